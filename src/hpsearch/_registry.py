@@ -14,7 +14,14 @@ from typing import Any
 
 from hpsearch.exceptions import InvalidParameterError
 
-__all__ = ["register_scheduler", "register_searcher", "resolve_scheduler", "resolve_searcher"]
+__all__ = [
+    "register_executor",
+    "register_scheduler",
+    "register_searcher",
+    "resolve_executor",
+    "resolve_scheduler",
+    "resolve_searcher",
+]
 
 # name -> "module:Class" (imported lazily so optional dependencies stay optional)
 SEARCHERS: dict[str, str] = {
@@ -23,6 +30,10 @@ SEARCHERS: dict[str, str] = {
 SCHEDULERS: dict[str, str] = {
     "fifo": "hpsearch.schedulers.fifo:FIFOScheduler",
     "divergence": "hpsearch.schedulers.divergence:DivergenceScheduler",
+}
+EXECUTORS: dict[str, str] = {
+    "local": "hpsearch.executors.local:LocalExecutor",
+    "inline": "hpsearch.executors.inline:InlineExecutor",
 }
 
 
@@ -34,6 +45,11 @@ def register_searcher(name: str, target: str) -> None:
 def register_scheduler(name: str, target: str) -> None:
     """Register a scheduler class by ``"module:Class"`` under ``name`` (for YAML and CLI)."""
     SCHEDULERS[name] = target
+
+
+def register_executor(name: str, target: str) -> None:
+    """Register an executor class by ``"module:Class"`` under ``name`` (for YAML and CLI)."""
+    EXECUTORS[name] = target
 
 
 def _load(target: str) -> Any:
@@ -129,3 +145,33 @@ def resolve_scheduler(spec: Any, *, seed: int | None = None) -> Any:
     if not built:
         return FIFOScheduler()
     return built[0] if len(built) == 1 else CompositeScheduler(built)
+
+
+def executor_class(name: str) -> Any:
+    """The executor class registered under ``name`` (imported now).
+
+    Raises:
+        InvalidParameterError: unknown name (with a suggestion).
+    """
+    if name not in EXECUTORS:
+        raise _unknown("executor", name, list(EXECUTORS))
+    return _load(EXECUTORS[name])
+
+
+def resolve_executor(spec: Any) -> Any:
+    """An Executor from an object, a name (``"local"``) or ``{name: {args}}``; None is ``"local"``.
+
+    Raises:
+        InvalidParameterError: unknown name (with a suggestion) or bad arguments.
+        MissingDependencyError: the executor needs an extra that is not installed.
+    """
+    from hpsearch.executors._base import Executor
+
+    if spec is None:
+        spec = "local"
+    if isinstance(spec, Executor):
+        return spec
+    parts = _split("executor", spec)
+    if len(parts) != 1:
+        raise InvalidParameterError(f"Give exactly one executor. Got {[p[0] for p in parts]}.")
+    return _build("executor", EXECUTORS, parts[0][0], parts[0][1], None)
