@@ -15,6 +15,7 @@ from typing import Any
 from hpsearch.exceptions import InvalidParameterError
 
 __all__ = [
+    "executor_class",
     "register_executor",
     "register_scheduler",
     "register_searcher",
