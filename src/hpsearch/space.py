@@ -383,7 +383,32 @@ class Categorical(Distribution):
         return self.choices[self.index(raw)]
 
     def to_dict(self) -> dict[str, Any]:  # noqa: D102
-        return {"type": "categorical", "choices": list(self.choices), **self._when_dict()}
+        return {"type": "categorical", "choices": [_encode_choice(c) for c in self.choices],
+                **self._when_dict()}
+
+
+_TUPLE_TAG = "__tuple__"
+
+
+def _encode_choice(c: Any) -> Any:
+    """JSON has no tuples: tag them so a reloaded space gives back the original objects."""
+    if isinstance(c, tuple):
+        return {_TUPLE_TAG: [_encode_choice(x) for x in c]}
+    if isinstance(c, list):
+        return [_encode_choice(x) for x in c]
+    if isinstance(c, dict):
+        return {k: _encode_choice(v) for k, v in c.items()}
+    return c
+
+
+def _decode_choice(c: Any) -> Any:
+    if isinstance(c, dict):
+        if set(c) == {_TUPLE_TAG}:
+            return tuple(_decode_choice(x) for x in c[_TUPLE_TAG])
+        return {k: _decode_choice(v) for k, v in c.items()}
+    if isinstance(c, list):
+        return [_decode_choice(x) for x in c]
+    return c
 
 
 # -- the spellings of other tools ------------------------------------------------------------
@@ -474,7 +499,10 @@ def _distribution_from_dict(spec: Any) -> Distribution:
         if kind not in ("float", "int", "categorical"):
             raise SearchSpaceError(f"unknown type {kind!r}; use float, int or categorical.")
         if kind == "categorical":
-            return Categorical(spec.pop("choices", []), when=when, **spec)
+            choices = spec.pop("choices", [])
+            if isinstance(choices, list):
+                choices = [_decode_choice(c) for c in choices]
+            return Categorical(choices, when=when, **spec)
         args = {k: _to_number(v) for k, v in spec.items() if v is not None}
         return (Float if kind == "float" else Int)(when=when, **args)
     if len(spec) != 1:
