@@ -1,0 +1,1 @@
+"""Conformance suites that every searcher, scheduler, storage and executor must pass."""
