@@ -114,10 +114,11 @@ def _label(searcher: Searcher) -> str:
 
 
 def toy_objective(space: SearchSpace, params: Mapping[str, ParamValue]) -> float:
-    """A smooth deterministic function of the unit coordinates (inactive ones ignored).
+    """Return a smooth deterministic function of the unit coordinates (inactive ones ignored).
 
     Returns:
         ``sum((u - 0.3) ** 2)`` over the active coordinates ``u`` of ``space.to_unit(params)``.
+
     """
     u = space.to_unit(params)
     u = u[~np.isnan(u)]
@@ -155,6 +156,7 @@ def simulate(
 
     Returns:
         The whole history (``trials`` followed by the new trials), by number.
+
     """
     out = list(trials)
     sign = 1.0 if mode == "min" else -1.0
@@ -205,7 +207,7 @@ def _check_types(name: str, space: SearchSpace, params: Mapping[str, ParamValue]
 
 
 def _refuses(make_searcher: MakeSearcher, space: SearchSpace) -> bool:
-    """True when the searcher refuses ``space`` with SearchSpaceError at the first suggestion."""
+    """Tell whether the searcher refuses ``space`` with SearchSpaceError at the first suggestion."""
     try:
         make_searcher(0).suggest(space, (), mode="min")
     except SearchSpaceError:
@@ -256,7 +258,7 @@ def check_reproducible(make_searcher: MakeSearcher, *, n_trials: int = 20) -> No
 
 
 def check_rebuild(make_searcher: MakeSearcher, *, n_trials: int = 24) -> None:
-    """A new searcher with the same seed given the same trials suggests the same params.
+    """Check that a new searcher with the same seed and trials suggests the same params.
 
     Also checks that the original object, after seeing the full history, suggests for a
     shorter prefix what a fresh object would (memoized state must follow ``trials``).
@@ -349,6 +351,7 @@ def check_searcher(make_searcher: MakeSearcher, *, no_duplicates: bool = False) 
 
     Raises:
         AssertionError: a property does not hold; the message names it.
+
     """
     check_valid_params(make_searcher)
     check_pending(make_searcher)
