@@ -24,10 +24,13 @@ from hpsearch.exceptions import (
 )
 from hpsearch.executors import Executor, InlineExecutor, LocalExecutor, Reporter
 from hpsearch.schedulers import (
+    ASHAScheduler,
     CompositeScheduler,
     Decision,
     DivergenceScheduler,
     FIFOScheduler,
+    HyperbandScheduler,
+    MedianStoppingScheduler,
     Scheduler,
 )
 from hpsearch.searchers import RandomSearcher, Searcher
@@ -50,6 +53,7 @@ from hpsearch.trial import Report, Trial, TrialState
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASHAScheduler",
     "Categorical",
     "CompositeScheduler",
     "ConfigError",
@@ -61,10 +65,12 @@ __all__ = [
     "FIFOScheduler",
     "Float",
     "HpsearchError",
+    "HyperbandScheduler",
     "InlineExecutor",
     "Int",
     "InvalidParameterError",
     "LocalExecutor",
+    "MedianStoppingScheduler",
     "MissingDependencyError",
     "RandomSearcher",
     "Report",

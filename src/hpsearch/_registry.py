@@ -31,6 +31,9 @@ SEARCHERS: dict[str, str] = {
 SCHEDULERS: dict[str, str] = {
     "fifo": "hpsearch.schedulers.fifo:FIFOScheduler",
     "divergence": "hpsearch.schedulers.divergence:DivergenceScheduler",
+    "median": "hpsearch.schedulers.median:MedianStoppingScheduler",
+    "asha": "hpsearch.schedulers.asha:ASHAScheduler",
+    "hyperband": "hpsearch.schedulers.hyperband:HyperbandScheduler",
 }
 EXECUTORS: dict[str, str] = {
     "local": "hpsearch.executors.local:LocalExecutor",

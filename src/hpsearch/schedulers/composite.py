@@ -46,6 +46,12 @@ class CompositeScheduler(Scheduler):
                 verdict = d
         return verdict
 
+    @property
+    def max_budget(self) -> float | None:
+        """The smallest ``max_budget`` of the members (budget accounting), or None."""
+        budgets = [b for s in self.schedulers if (b := getattr(s, "max_budget", None)) is not None]
+        return min(budgets) if budgets else None
+
     def to_config(self) -> dict[str, Any]:  # noqa: D102
         out: dict[str, Any] = {}
         for s in self.schedulers:
