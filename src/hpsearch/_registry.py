@@ -27,6 +27,8 @@ __all__ = [
 # name -> "module:Class" (imported lazily so optional dependencies stay optional)
 SEARCHERS: dict[str, str] = {
     "random": "hpsearch.searchers.random:RandomSearcher",
+    "grid": "hpsearch.searchers.grid:GridSearcher",
+    "sobol": "hpsearch.searchers.sobol:SobolSearcher",
 }
 SCHEDULERS: dict[str, str] = {
     "fifo": "hpsearch.schedulers.fifo:FIFOScheduler",

@@ -13,7 +13,7 @@ from hpsearch.testing.searchers import check_searcher
 
 # Arguments a searcher needs to be usable on the suite's spaces (a grid over continuous floats
 # needs a number of points), and the searchers that claim to never repeat a point.
-EXTRA_ARGS: dict[str, dict[str, Any]] = {"grid": {"n_points": 6}}
+EXTRA_ARGS: dict[str, dict[str, Any]] = {"grid": {"n_points": 5}}
 NO_DUPLICATES = {"grid"}
 
 

@@ -1,6 +1,8 @@
 """Searchers: propose the params of the next trial."""
 
 from hpsearch.searchers._base import Searcher
+from hpsearch.searchers.grid import GridSearcher
 from hpsearch.searchers.random import RandomSearcher
+from hpsearch.searchers.sobol import SobolSearcher
 
-__all__ = ["RandomSearcher", "Searcher"]
+__all__ = ["GridSearcher", "RandomSearcher", "Searcher", "SobolSearcher"]
