@@ -154,7 +154,7 @@ def resolve_scheduler(spec: Any, *, seed: int | None = None) -> Any:
 
 
 def executor_class(name: str) -> Any:
-    """The executor class registered under ``name`` (imported now).
+    """Import and return the executor class registered under ``name``.
 
     Raises:
         InvalidParameterError: unknown name (with a suggestion).
@@ -165,7 +165,7 @@ def executor_class(name: str) -> Any:
 
 
 def resolve_executor(spec: Any) -> Any:
-    """An Executor from an object, a name (``"local"``) or ``{name: {args}}``; None is ``"local"``.
+    """Build an Executor from an object, a name (``"local"``) or ``{name: {args}}`` (None: local).
 
     Raises:
         InvalidParameterError: unknown name (with a suggestion) or bad arguments.
