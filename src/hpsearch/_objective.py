@@ -86,9 +86,10 @@ def _import_module(name: str, base: Path) -> ModuleType:
         if e.name not in (top, name) and not (e.name and name.startswith(e.name + ".")):
             raise _error(f"importing {name} failed: {_describe(e)}; install the missing "
                          "package or fix the import.") from None
-        candidate = base / (name.replace(".", "/") + ".py")
+        rel = name.replace(".", "/") + ".py"
+        candidate = base / rel
         if candidate.is_file():
-            return _import_file(candidate, str(candidate))
+            return _import_file(candidate, rel)
         raise _error(f"no module named {name!r} (nor a file {candidate}); give an importable "
                      f"module or a file path, as {_FORMS}.") from None
     except Exception as e:  # noqa: BLE001 - user code at import time
