@@ -29,6 +29,7 @@ SEARCHERS: dict[str, str] = {
     "random": "hpsearch.searchers.random:RandomSearcher",
     "grid": "hpsearch.searchers.grid:GridSearcher",
     "sobol": "hpsearch.searchers.sobol:SobolSearcher",
+    "tpe": "hpsearch.searchers.tpe:TPESearcher",
 }
 SCHEDULERS: dict[str, str] = {
     "fifo": "hpsearch.schedulers.fifo:FIFOScheduler",

@@ -4,5 +4,6 @@ from hpsearch.searchers._base import Searcher
 from hpsearch.searchers.grid import GridSearcher
 from hpsearch.searchers.random import RandomSearcher
 from hpsearch.searchers.sobol import SobolSearcher
+from hpsearch.searchers.tpe import TPESearcher
 
-__all__ = ["GridSearcher", "RandomSearcher", "Searcher", "SobolSearcher"]
+__all__ = ["GridSearcher", "RandomSearcher", "Searcher", "SobolSearcher", "TPESearcher"]

@@ -1,0 +1,214 @@
+"""The Parzen estimator of TPE: a weighted mixture of product kernels in the unit cube.
+
+Numeric coordinates use truncated Gaussian kernels on [0, 1] (the cell mass of the kernel for
+integer and stepped parameters); categorical coordinates use the Aitchison-Aitken kernel. One
+extra component is the prior (a wide Gaussian centred at 0.5, uniform over the categories).
+Everything is vectorized over candidates x components x dimensions, so evaluating 24 candidates
+against 10,000 observations takes milliseconds.
+
+References:
+    Watanabe, S. (2023). Tree-structured Parzen estimator: Understanding its algorithm components
+    and their roles for better empirical performance. arXiv:2304.11127, sections 3.3-3.5.
+    Aitchison, J. and Aitken, C. G. G. (1976). Multivariate binary discrimination by the kernel
+    method. Biometrika 63(3).
+
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import log_ndtr, logsumexp, ndtr, ndtri
+
+from hpsearch.space import Categorical, Distribution, Float, Int
+
+__all__ = ["Dim", "ParzenEstimator", "dims_of", "recency_weights"]
+
+#: bandwidth constant of the multivariate Scott-like rule, in unit lengths (Watanabe, eq. 8).
+SIGMA0 = 0.2
+#: standard deviation of the prior component, in unit lengths.
+PRIOR_SIGMA = 1.0
+#: observations that keep full weight before older ones decay (Watanabe, section 3.4).
+N_RECENT = 25
+
+
+@dataclass(frozen=True)
+class Dim:
+    """How one parameter lives in the unit cube.
+
+    Attributes:
+        kind: ``"float"`` (continuous), ``"grid"`` (``n`` evenly spaced values k/(n-1), stepped
+            Float), ``"cell"`` (``n`` equal cells, Int), ``"logint"`` (Int with log=True), or
+            ``"cat"`` (``n`` choices).
+        n: the number of values (0 for continuous).
+        lo, hi: for ``"logint"``: ``log(low - 0.5)``, ``log(high + 0.5)``, and ``low``/``high``
+            are ``a``/``b``.
+
+    """
+
+    kind: str
+    n: int = 0
+    lo: float = 0.0
+    hi: float = 0.0
+    a: int = 0
+    b: int = 0
+
+
+def dims_of(dists: list[Distribution]) -> list[Dim]:
+    """The :class:`Dim` of each distribution, in order."""
+    out = []
+    for d in dists:
+        if isinstance(d, Categorical):
+            out.append(Dim("cat", d.n_values()))
+        elif isinstance(d, Int) and d.log:
+            out.append(Dim("logint", d.n_values(), math.log(d.low - 0.5), math.log(d.high + 0.5),
+                           d.low, d.high))
+        elif isinstance(d, Int):
+            out.append(Dim("cell", d.n_values()))
+        elif isinstance(d, Float) and d.n_values() is not None:
+            out.append(Dim("grid", int(d.n_values() or 1)))
+        else:
+            out.append(Dim("float"))
+    return out
+
+
+def _cells(dim: Dim, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quantize unit coordinates ``u`` (any shape) to the value they map to.
+
+    Returns:
+        ``(center, low, high)``: the unit coordinate of the value (what ``to_unit`` gives) and the
+        bounds of its cell, each of the shape of ``u``.
+
+    """
+    u = np.clip(u, 0.0, 1.0)
+    if dim.kind == "cell":
+        i = np.minimum(np.floor(u * dim.n), dim.n - 1)
+        return (i + 0.5) / dim.n, i / dim.n, (i + 1) / dim.n
+    if dim.kind == "grid":
+        if dim.n <= 1:
+            return np.full_like(u, 0.5), np.zeros_like(u), np.ones_like(u)
+        k = np.round(u * (dim.n - 1))
+        h = 0.5 / (dim.n - 1)
+        c = k / (dim.n - 1)
+        return c, np.maximum(c - h, 0.0), np.minimum(c + h, 1.0)
+    # logint: the value is round(exp(lo + u (hi - lo))), its cell [k - 1/2, k + 1/2] in log scale
+    span = dim.hi - dim.lo
+    k = np.clip(np.round(np.exp(dim.lo + u * span)), dim.a, dim.b)
+    return ((np.log(k) - dim.lo) / span, (np.log(k - 0.5) - dim.lo) / span,
+            (np.log(k + 0.5) - dim.lo) / span)
+
+
+def _log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``log(Phi(b) - Phi(a))`` for ``a <= b``, without cancellation in the upper tail."""
+    flip = a > 0
+    a2 = np.where(flip, -b, a)
+    b2 = np.where(flip, -a, b)
+    la, lb = log_ndtr(a2), log_ndtr(b2)
+    return lb + np.log(np.maximum(-np.expm1(np.minimum(la - lb, 0.0)), 1e-300))  # type: ignore[no-any-return]
+
+
+def recency_weights(n: int) -> np.ndarray:
+    """Weights of ``n`` observations in time order: the last 25 get 1, older ones ramp from 1/n.
+
+    Returns:
+        An array of shape ``(n,)``.
+
+    References:
+        Watanabe (2023), section 3.4 ("weighting", the old-decay scheme).
+
+    """
+    if n <= N_RECENT:
+        return np.ones(n)
+    return np.concatenate([np.linspace(1.0 / n, 1.0, n - N_RECENT), np.ones(N_RECENT)])
+
+
+class ParzenEstimator:
+    """A weighted kernel mixture over observations in the unit cube, plus the prior component.
+
+    Args:
+        x: observations, shape ``(n, d)``, unit coordinates (cell centres for discrete
+            dimensions, ``(i + 0.5) / k`` for category ``i`` of ``k``).
+        weights: observation weights, shape ``(n,)``, positive.
+        dims: the :class:`Dim` of each of the ``d`` columns.
+        prior_weight: weight of the prior component relative to one observation of weight 1.
+
+    References:
+        Watanabe (2023): multivariate kernel (section 3.2), bandwidth and magic clipping
+        (section 3.3, eq. 8-9), prior (section 3.5); Aitchison and Aitken (1976) for categories.
+
+    """
+
+    def __init__(self, x: np.ndarray, weights: np.ndarray, dims: list[Dim], *,
+                 prior_weight: float) -> None:
+        n, d = x.shape
+        self.dims = dims
+        self.num = np.array([j for j, dm in enumerate(dims) if dm.kind != "cat"], dtype=int)
+        self.cat = np.array([j for j, dm in enumerate(dims) if dm.kind == "cat"], dtype=int)
+        w = np.append(np.asarray(weights, dtype=float), prior_weight)
+        self.log_w = np.log(w / w.sum())  # (n + 1,)
+        # numeric: Scott-like multivariate bandwidth, magic clipping from below (eq. 8-9)
+        sigma = SIGMA0 * max(n, 1) ** (-1.0 / (d + 4))
+        sigma = max(sigma, 1.0 / min(100.0, n + 1.0))
+        self.mu = np.vstack([x[:, self.num], np.full((1, len(self.num)), 0.5)])  # (n + 1, d_num)
+        self.sigma = np.append(np.full(n, sigma), PRIOR_SIGMA)[:, None]  # (n + 1, 1)
+        self.log_z = _log_mass(-self.mu / self.sigma, (1.0 - self.mu) / self.sigma)
+        # categorical: Aitchison-Aitken, the observed choice keeps 1 - lam, the others lam / (k-1)
+        self.k = np.array([dims[j].n for j in self.cat], dtype=int)
+        idx = np.floor(x[:, self.cat] * self.k).astype(int) if n else np.zeros((0, len(self.cat)),
+                                                                              dtype=int)
+        self.c = np.vstack([np.minimum(idx, self.k - 1), np.full((1, len(self.cat)), -1)])
+        self.lam = (self.k - 1) / np.maximum(self.k, 1) / min(100.0, n + 1.0)
+
+    def sample(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        """Draw ``m`` points, quantized like the observations; shape ``(m, d)``."""
+        comp = rng.choice(len(self.log_w), size=m, p=np.exp(self.log_w))
+        out = np.empty((m, len(self.dims)))
+        if len(self.num):
+            mu, sd = self.mu[comp], self.sigma[comp]
+            a, b = -mu / sd, (1.0 - mu) / sd  # a <= 0 <= b since mu is in [0, 1]
+            u = rng.random(mu.shape)
+            z = ndtri(ndtr(a) + u * (ndtr(b) - ndtr(a)))
+            out[:, self.num] = np.clip(mu + sd * np.clip(z, a, b), 0.0, 1.0)
+            for j in self.num:
+                if self.dims[j].kind != "float":
+                    out[:, j] = _cells(self.dims[j], out[:, j])[0]
+        for col, j in enumerate(self.cat):
+            k = int(self.k[col])
+            own = self.c[comp, col]
+            uniform = rng.integers(k, size=m)
+            other = rng.integers(max(k - 1, 1), size=m)
+            other = other + (other >= own)  # uniform over the choices other than `own`
+            keep = rng.random(m) >= self.lam[col]
+            choice = np.where(own < 0, uniform, np.where(keep, own, np.minimum(other, k - 1)))
+            out[:, j] = (choice + 0.5) / k
+        return out
+
+    def log_pdf(self, x: np.ndarray) -> np.ndarray:
+        """Log density (log mass for discrete dimensions) at points ``x`` of shape ``(m, d)``.
+
+        Returns:
+            An array of shape ``(m,)``.
+
+        """
+        m = x.shape[0]
+        total = np.zeros((m, len(self.log_w)))
+        for col, j in enumerate(self.num):
+            dim = self.dims[j]
+            mu, sd = self.mu[None, :, col], self.sigma[None, :, 0]
+            lz = self.log_z[None, :, col]
+            if dim.kind == "float":
+                z = (x[:, j][:, None] - mu) / sd
+                total += -0.5 * z * z - np.log(sd) - 0.5 * math.log(2 * math.pi) - lz
+            else:
+                _, lo, hi = _cells(dim, x[:, j])
+                total += _log_mass((lo[:, None] - mu) / sd, (hi[:, None] - mu) / sd) - lz
+        for col, j in enumerate(self.cat):
+            k = int(self.k[col])
+            xi = np.minimum(np.floor(x[:, j] * k).astype(int), k - 1)[:, None]
+            own = self.c[None, :, col]
+            lam = self.lam[col]
+            p = np.where(own < 0, 1.0 / k, np.where(xi == own, 1.0 - lam, lam / max(k - 1, 1)))
+            total += np.log(p)
+        return logsumexp(total + self.log_w[None, :], axis=1)  # type: ignore[no-any-return]

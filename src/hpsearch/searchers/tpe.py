@@ -1,0 +1,228 @@
+"""Multivariate Tree-structured Parzen Estimator (TPE)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hpsearch.exceptions import InvalidParameterError
+from hpsearch.searchers._base import Searcher
+from hpsearch.searchers._parzen import Dim, ParzenEstimator, dims_of, recency_weights
+from hpsearch.searchers.sobol import SobolSearcher
+from hpsearch.space import ParamValue, SearchSpace
+from hpsearch.trial import Mode, Trial, TrialState
+
+__all__ = ["TPESearcher"]
+
+# ranking tiers of the observations (lower is better)
+_COMPLETED, _STOPPED, _BAD = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Parameters that are active in exactly the same configurations (same ``when``)."""
+
+    cols: np.ndarray  # column indices into the space's unit vector
+    dims: list[Dim]
+
+
+@dataclass(frozen=True)
+class _History:
+    """The trials as arrays: the usable observations ranked, and the bad ones."""
+
+    x: np.ndarray  # (n_trials, d) unit coordinates, NaN where inactive
+    ranked: np.ndarray  # row indices of COMPLETED / STOPPED trials, best first
+    bad: np.ndarray  # row indices of FAILED, PENDING and RUNNING trials (constant liar)
+
+
+def _check(name: str, x: Any, ok: bool, want: str) -> None:
+    if not ok:
+        raise InvalidParameterError(
+            f"The {name!r} parameter of TPESearcher must be {want}. Got {x!r} instead.")
+
+
+class TPESearcher(Searcher):
+    """Multivariate TPE: propose the candidate maximizing ``l(x) / g(x)``.
+
+    The observations are split into the best ``ceil(gamma * n)`` (the "below" set, density
+    ``l``) and the rest (``g``); ``n_ei_candidates`` points drawn from ``l`` are scored by
+    ``log l - log g`` and the best is proposed. Both densities are Parzen estimators in the unit
+    cube of :meth:`SearchSpace.to_unit` (so log scales and integers are handled in the transformed
+    space): multivariate truncated Gaussian kernels with a Scott-like bandwidth clipped from below
+    ("magic clipping"), the cell mass for integers and steps (proposals are quantized), the
+    Aitchison-Aitken kernel for categoricals, a prior component, and weights that decay for old
+    observations. A good all-rounder: continuous, integer, categorical and conditional spaces,
+    noisy objectives, thousands of trials (vectorized: milliseconds per suggestion at 10,000).
+
+    How trials count:
+
+    * COMPLETED trials rank by value. STOPPED trials (early-stopped by a scheduler) rank below
+      every COMPLETED trial, among themselves by the budget they reached (higher first), then by
+      their last reported value; so a trial stopped early is never preferred over one that was
+      let run to the end, while stopped trials still inform the model when few completed.
+    * FAILED trials and, as a constant liar, PENDING and RUNNING trials join the ``g`` set with
+      no value: proposals avoid failing regions, and parallel asks avoid each other's points.
+    * A failed attempt that was retried is replaced by its retry.
+
+    Conditional spaces are decomposed into groups of parameters sharing the same ``when``
+    condition (Optuna's group decomposition); each group has its own estimator over the trials
+    where it is active, and all groups are sampled jointly (the unconditional parameters form
+    one multivariate group). Until ``n_startup`` trials have a value, proposals are points of a
+    scrambled Sobol sequence. The random generator of each suggestion is seeded with ``(seed,
+    number of trials)``, and the only memo (unit coordinates of each trial's params) is checked
+    against the trials, so a resumed study suggests exactly what an uninterrupted one would.
+
+    Args:
+        n_startup: trials with a value needed before the model is used (>= 1).
+        n_ei_candidates: candidates drawn from ``l`` per suggestion (>= 1).
+        gamma: fraction of the observations in the "below" set, in (0, 1]; linear split
+            ``ceil(gamma * n)``.
+        prior_weight: weight of the prior component (one observation weighs at most 1), > 0.
+        constant_liar: count PENDING / RUNNING trials as bad observations.
+        seed: seed of the generator; None draws fresh OS entropy once.
+
+    Raises:
+        InvalidParameterError: an argument out of its range.
+
+    References:
+        Bergstra, J., Bardenet, R., Bengio, Y. and Kegl, B. (2011). Algorithms for
+        hyper-parameter optimization. NeurIPS 24.
+        Watanabe, S. (2023). Tree-structured Parzen estimator: Understanding its algorithm
+        components and their roles for better empirical performance. arXiv:2304.11127
+        (Algorithm 1; splitting 3.1, weighting 3.4, bandwidth and magic clipping 3.3, prior 3.5).
+        Falkner, S., Klein, A. and Hutter, F. (2018). BOHB. ICML (multivariate kernel densities).
+
+    """
+
+    name = "tpe"
+
+    def __init__(
+        self,
+        *,
+        n_startup: int = 10,
+        n_ei_candidates: int = 24,
+        gamma: float = 0.1,
+        prior_weight: float = 1.0,
+        constant_liar: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        for nm, v in (("n_startup", n_startup), ("n_ei_candidates", n_ei_candidates)):
+            _check(nm, v, isinstance(v, int) and not isinstance(v, bool) and v >= 1, "an int >= 1")
+        _check("gamma", gamma, isinstance(gamma, (int, float)) and 0 < gamma <= 1,
+               "a float in the range (0, 1]")
+        _check("prior_weight", prior_weight, isinstance(prior_weight, (int, float))
+               and math.isfinite(prior_weight) and prior_weight > 0, "a float in the range (0, inf)")
+        self.n_startup = n_startup
+        self.n_ei_candidates = n_ei_candidates
+        self.gamma = float(gamma)
+        self.prior_weight = float(prior_weight)
+        self.constant_liar = bool(constant_liar)
+        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+        self._startup = SobolSearcher(seed=self.seed)
+        # memo: unit coordinates of each trial's params, checked against the trials each call
+        self._space: SearchSpace | None = None
+        self._groups: list[_Group] = []
+        self._x = np.empty((0, 0))
+        self._refs: list[Any] = []
+
+    # -- memo of the unit coordinates -------------------------------------------------------
+    def _prepare(self, space: SearchSpace) -> None:
+        if self._space is not None and (self._space is space or self._space == space):
+            return
+        self._space = space
+        names = list(space)
+        dims = dims_of([space[n] for n in names])
+        by_cond: dict[str, list[int]] = {}
+        for j, n in enumerate(names):
+            cond = json.dumps({k: list(v) for k, v in space[n].when.items()}, sort_keys=True,
+                              default=str)
+            by_cond.setdefault(cond, []).append(j)
+        self._groups = [_Group(np.array(c), [dims[j] for j in c]) for c in by_cond.values()]
+        self._x = np.empty((64, len(names)))
+        self._refs = []
+
+    def _unit_rows(self, space: SearchSpace, trials: Sequence[Trial]) -> np.ndarray:
+        n = len(trials)
+        if self._x.shape[0] < n:
+            grown = np.empty((max(n, 2 * self._x.shape[0]), self._x.shape[1]))
+            grown[: len(self._refs)] = self._x[: len(self._refs)]
+            self._x = grown
+        del self._refs[n:]
+        for i, t in enumerate(trials):
+            p = t.params
+            if i < len(self._refs):
+                ref = self._refs[i]
+                if ref is p or ref == p:
+                    continue
+                self._refs[i] = p
+            else:
+                self._refs.append(p)
+            self._x[i] = space.to_unit(p)
+        return self._x[:n]
+
+    def _history(self, space: SearchSpace, trials: Sequence[Trial], mode: Mode) -> _History:
+        x = self._unit_rows(space, trials)
+        latest: dict[int, int] = {}
+        for t in trials:
+            latest[t.number if t.retry_of is None else t.retry_of] = t.number
+        sign = 1.0 if mode == "min" else -1.0
+        rows, tiers, budgets, losses, bad = [], [], [], [], []
+        for i, t in enumerate(trials):
+            root = t.number if t.retry_of is None else t.retry_of
+            if latest.get(root, t.number) != t.number:
+                continue  # replaced by a retry
+            st, v = t.state, t.value
+            if st in (TrialState.COMPLETED, TrialState.STOPPED) and v is not None and \
+                    math.isfinite(v):
+                rows.append(i)
+                tiers.append(_COMPLETED if st == TrialState.COMPLETED else _STOPPED)
+                budgets.append(t.budget_used if st == TrialState.STOPPED else 0.0)
+                losses.append(sign * v)
+            elif st.is_finished or self.constant_liar:
+                bad.append(i)
+        r = np.array(rows, dtype=int)
+        order = np.lexsort((r, np.array(losses), -np.array(budgets), np.array(tiers)))
+        return _History(x, r[order], np.array(bad, dtype=int))
+
+    # -- the Searcher protocol --------------------------------------------------------------
+    def suggest(
+        self, space: SearchSpace, trials: Sequence[Trial], *, mode: Mode
+    ) -> dict[str, ParamValue]:
+        """See :meth:`Searcher.suggest`."""
+        self._prepare(space)
+        h = self._history(space, trials, mode)
+        if len(h.ranked) < self.n_startup:
+            return self._startup.suggest(space, trials, mode=mode)
+        rng = np.random.default_rng([self.seed, len(trials)])
+        u = np.full(len(space), np.nan)
+        for g in self._groups:
+            u[g.cols] = self._sample_group(g, h, rng)
+        return space.from_unit(u)
+
+    def _sample_group(self, g: _Group, h: _History, rng: np.random.Generator) -> np.ndarray:
+        """Watanabe (2023), Algorithm 1 lines 4-9, for the columns of one group."""
+        active = ~np.isnan(h.x[:, g.cols[0]])
+        ranked = h.ranked[active[h.ranked]]
+        n_below = math.ceil(self.gamma * len(ranked)) if len(ranked) else 0
+        below = np.sort(ranked[:n_below])
+        above = np.sort(np.concatenate([ranked[n_below:], h.bad[active[h.bad]]]))
+        l_est = self._estimator(h.x, below, g)
+        g_est = self._estimator(h.x, above, g)
+        cand = l_est.sample(rng, self.n_ei_candidates)
+        score = l_est.log_pdf(cand) - g_est.log_pdf(cand)
+        return cand[int(np.argmax(score))]
+
+    def _estimator(self, x: np.ndarray, rows: np.ndarray, g: _Group) -> ParzenEstimator:
+        obs = x[np.ix_(rows, g.cols)]
+        return ParzenEstimator(obs, recency_weights(len(rows)), g.dims,
+                               prior_weight=self.prior_weight)
+
+    def to_config(self) -> dict[str, Any]:  # noqa: D102
+        return {self.name: {"n_startup": self.n_startup, "n_ei_candidates": self.n_ei_candidates,
+                            "gamma": self.gamma, "prior_weight": self.prior_weight,
+                            "constant_liar": self.constant_liar, "seed": self.seed}}
