@@ -132,6 +132,19 @@ def _dump_json(obj: Any) -> None:
     click.echo(json.dumps(_json_safe(obj), indent=2, allow_nan=False))
 
 
+def _why(t: Trial) -> str:
+    """The trial's reason, with the last line of its traceback (the exception) when it has one."""
+    reason = t.reason or ""
+    lines = [ln.strip() for ln in (t.traceback or "").splitlines() if ln.strip()]
+    if lines and lines[-1] not in reason:
+        reason = f"{reason}: {lines[-1]}" if reason else lines[-1]
+    return reason
+
+
+def _trial_dict(t: Trial) -> dict[str, Any]:
+    return {**t.to_dict(), "traceback": t.traceback}
+
+
 def _best_or_none(study: Study) -> Trial | None:
     try:
         return study.best_trial
@@ -258,7 +271,7 @@ def _print_results(console: Console, study: Study, top: int = 5) -> None:
     best = _best_or_none(study)
     if best is None:
         failed = [t for t in study.trials if t.state == TrialState.FAILED]
-        why = f" First failure (trial {failed[0].number}): {failed[0].reason}." if failed else ""
+        why = f" First failure (trial {failed[0].number}): {_why(failed[0])}." if failed else ""
         console.print(f"No trial completed.{why} `hpsearch show {study.name}` lists them.")
     else:
         console.print(f"Best trial {best.number}: {study.metric} = {_fmt(best.value)} with "
@@ -349,7 +362,7 @@ def show(name: str, storage: str | None, as_json: bool) -> None:
     study = _load(name, storage)
     budget = study.budget_summary()
     if as_json:
-        _dump_json({"study": _study_dict(study), "trials": [t.to_dict() for t in study.trials],
+        _dump_json({"study": _study_dict(study), "trials": [_trial_dict(t) for t in study.trials],
                     "budget": budget})
         return
     console = _stdout()
@@ -359,7 +372,7 @@ def show(name: str, storage: str | None, as_json: bool) -> None:
         table.add_column(col, overflow="fold")
     for t in study.trials:
         table.add_row(str(t.number), t.state.value, _fmt(t.value), _fmt_params(t.params),
-                      _fmt(t.budget_used), _reports_cell(t), t.reason or "")
+                      _fmt(t.budget_used), _reports_cell(t), _why(t))
     console.print(table)
     if budget["full"]:
         console.print(f"Budget used: {budget['used']:g} of {budget['full']:g} "
@@ -434,7 +447,7 @@ def export(name: str, storage: str | None, fmt: str, output: str | None) -> None
         text = _csv_text(study)
     else:
         text = json.dumps(_json_safe({"study": _study_dict(study),
-                                      "trials": [t.to_dict() for t in study.trials],
+                                      "trials": [_trial_dict(t) for t in study.trials],
                                       "budget": study.budget_summary()}),
                           indent=2, allow_nan=False) + "\n"
     if output is None:
