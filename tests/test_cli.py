@@ -212,7 +212,8 @@ def test_best_without_a_completed_trial(study_file: Path) -> None:
     study_file.write_text(study_file.read_text().replace("obj.py:objective", "obj.py:always_fails"))
     r = invoke("run", str(study_file), "--n-trials", "2")
     assert r.exit_code == 0
-    assert "No trial completed. First failure (trial 0): exception: RuntimeError: no luck" in r.stdout
+    assert ("No trial completed. First failure (trial 0): exception: RuntimeError: no luck"
+            in r.stdout)
     r = invoke("best", "demo", "--storage", URL)
     assert r.exit_code == 1 and "has no completed trial yet" in one_error_line(r)
     shown = json.loads(invoke("show", "demo", "--storage", URL, "--json").stdout)

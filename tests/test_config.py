@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cloudpickle
 import pytest
+import yaml
 
 from hpsearch import ConfigError, HpsearchError, StorageError, create_study, open_storage
 from hpsearch._objective import load_objective
@@ -75,8 +76,9 @@ def test_default_storage_is_relative_to_cwd(tmp_path: Path) -> None:
 
 
 def test_n_workers_goes_to_the_executor(tmp_path: Path) -> None:
-    p = study_yaml(tmp_path).read_text().replace("executor: inline", "executor: {local: {n_workers: 1}}")
-    cfg = parse_study_config(__import__("yaml").safe_load(p), overrides={"n_workers": 2})
+    text = study_yaml(tmp_path).read_text()
+    text = text.replace("executor: inline", "executor: {local: {n_workers: 1}}")
+    cfg = parse_study_config(yaml.safe_load(text), overrides={"n_workers": 2})
     assert cfg.executor_spec() == ("local", {"n_workers": 2})
 
 
@@ -88,7 +90,8 @@ def test_n_workers_goes_to_the_executor(tmp_path: Path) -> None:
     ("mode: maximize\n", None, "mode: must be one of 'min' or 'max'. Got 'maximize'."),
     ("", "{lr: {loguniform: [10, 1.0e-6]}}", "space.lr: Float needs low <= high"),
     ("", "{lr: {lognormal: [0, 1]}}", "space.lr: unknown distribution 'lognormal'"),
-    ("", "{lr: {float: {low: 0, high: 1, log: true}}}", "space.lr: Float with log=True needs low > 0"),
+    ("", "{lr: {float: {low: 0, high: 1, log: true}}}",
+     "space.lr: Float with log=True needs low > 0"),
     ("", "[1, 2]", "space: must be a mapping"),
     ("", "{}", "space: The search space is empty"),
     ("", "{x: {uniform: [0, 1]}, y: {choice: [1, 2], when: {z: 1}}}", "space: Parameter 'y' is"),
@@ -112,7 +115,8 @@ def test_each_mistake_is_one_line_naming_the_key(tmp_path: Path, extra: str, spa
 def test_unknown_executor(tmp_path: Path) -> None:
     p = study_yaml(tmp_path)
     p.write_text(p.read_text().replace("executor: inline", "executor: {lokal: {n_workers: 2}}"))
-    with pytest.raises(ConfigError, match=r"^executor: Unknown executor 'lokal'. Did you mean 'local'"):
+    with pytest.raises(ConfigError,
+                       match=r"^executor: Unknown executor 'lokal'. Did you mean 'local'"):
         load_study_file(p)
 
 

@@ -133,7 +133,7 @@ def _dump_json(obj: Any) -> None:
 
 
 def _why(t: Trial) -> str:
-    """The trial's reason, with the last line of its traceback (the exception) when it has one."""
+    """Return the trial's reason with the last line of its traceback (the exception)."""
     reason = t.reason or ""
     lines = [ln.strip() for ln in (t.traceback or "").splitlines() if ln.strip()]
     if lines and lines[-1] not in reason:
