@@ -33,7 +33,14 @@ from hpsearch.schedulers import (
     MedianStoppingScheduler,
     Scheduler,
 )
-from hpsearch.searchers import RandomSearcher, Searcher
+from hpsearch.searchers import (
+    AutoSearcher,
+    GridSearcher,
+    RandomSearcher,
+    Searcher,
+    SobolSearcher,
+    TPESearcher,
+)
 from hpsearch.space import (
     Categorical,
     Distribution,
@@ -54,6 +61,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ASHAScheduler",
+    "AutoSearcher",
     "Categorical",
     "CompositeScheduler",
     "ConfigError",
@@ -64,6 +72,7 @@ __all__ = [
     "ExecutorError",
     "FIFOScheduler",
     "Float",
+    "GridSearcher",
     "HpsearchError",
     "HyperbandScheduler",
     "InlineExecutor",
@@ -79,11 +88,13 @@ __all__ = [
     "SearchSpace",
     "SearchSpaceError",
     "Searcher",
+    "SobolSearcher",
     "Storage",
     "StorageError",
     "Study",
     "StudyLockedError",
     "StudyNotFoundError",
+    "TPESearcher",
     "Trial",
     "TrialState",
     "TrialStopped",

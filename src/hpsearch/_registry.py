@@ -30,6 +30,7 @@ SEARCHERS: dict[str, str] = {
     "grid": "hpsearch.searchers.grid:GridSearcher",
     "sobol": "hpsearch.searchers.sobol:SobolSearcher",
     "tpe": "hpsearch.searchers.tpe:TPESearcher",
+    "auto": "hpsearch.searchers.auto:AutoSearcher",
 }
 SCHEDULERS: dict[str, str] = {
     "fifo": "hpsearch.schedulers.fifo:FIFOScheduler",
@@ -118,7 +119,7 @@ def resolve_searcher(spec: Any, *, seed: int | None = None) -> Any:
     from hpsearch.searchers._base import Searcher
 
     if spec is None:
-        spec = "random"
+        spec = "auto"  # the default; "random" stays the explicit baseline
     if isinstance(spec, Searcher):
         return spec
     parts = _split("searcher", spec)
