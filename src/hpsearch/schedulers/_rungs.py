@@ -16,7 +16,9 @@ as ``0.1 * 3**2 = 0.9000000000000001`` must be reached by a report at budget ``0
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -173,13 +175,15 @@ def _same_report(a: Report, b: Report) -> bool:
 class ReportFeed:
     """Feed each report of each trial exactly once, in report order, to ``consume``.
 
-    The study's trials are append-only by number, and a trial is replaced by a copy with more
-    reports (or a new state) as it runs; decisions are asked after every report. So a memo that
-    has consumed ``seen[n]`` reports of trial ``n`` only needs the new trials and the new
-    reports of the deciding trial. On the first call (a fresh scheduler, e.g. after a resume)
-    every stored report is consumed. If the history does not extend the consumed one (fewer
-    trials, fewer or different reports, another mode), ``reset`` is called and everything is
-    consumed again, so the memo always equals a recomputation from ``trials``.
+    The study's trials are append-only by number, and a trial is replaced by a new snapshot
+    with more reports (or a new state) as it runs. The feed remembers the snapshot object it
+    last saw for every number; on each call it finds the replaced snapshots by identity (a
+    C-speed scan, about 0.1 ms for 10,000 trials) and consumes only their new reports, plus
+    the trials appended since. A fresh feed (e.g. after a resume) consumes every stored report.
+    If the history does not extend the consumed one (fewer trials, a trial with fewer or
+    different reports, another mode), ``reset`` is called and everything is consumed again.
+    So the owner's memo always equals a recomputation from ``trials``, whether or not
+    ``decide`` was asked after every report.
 
     Args:
         reset: clears the owner's memo.
@@ -190,46 +194,53 @@ class ReportFeed:
         self._reset = reset
         self._consume = consume
         self.mode: Mode | None = None
-        self.seen: list[int] = []
-        self._last: list[Report | None] = []
         self.sign = 1.0
+        self.seen: list[int] = []  # number -> reports consumed
+        self._objs: list[Trial | None] = []  # number -> the snapshot last seen
+        self._last: list[Report | None] = []  # number -> the last report consumed
 
     def clear(self) -> None:
         """Forget everything consumed (and clear the owner's memo)."""
-        self.seen = []
-        self._last = []
+        self.seen, self._objs, self._last = [], [], []
         self.mode = None
         self._reset()
 
-    def _stale(self, trial: Trial, trials: Sequence[Trial], mode: Mode) -> bool:
-        if mode != self.mode or len(trials) < len(self.seen):
-            return True
-        n = trial.number
-        if n < len(self.seen):
-            k = self.seen[n]
-            if len(trial.reports) < k:
-                return True
-            last = self._last[n]
-            if k and (last is None or not _same_report(trial.reports[k - 1], last)):
-                return True
-        return False
+    def _extends(self, t: Trial) -> bool:
+        """Whether ``t``'s reports extend the ones consumed for its number."""
+        k = self.seen[t.number]
+        if len(t.reports) < k:
+            return False
+        last = self._last[t.number]
+        return not k or (last is not None and _same_report(t.reports[k - 1], last))
 
     def sync(self, trial: Trial, trials: Sequence[Trial], mode: Mode) -> None:
         """Consume the reports of ``trials`` (``trial`` standing for its number) not seen yet."""
-        if self._stale(trial, trials, mode):
+        if mode != self.mode or len(trials) < len(self._objs):
             self.clear()
             self.mode = mode
             self.sign = sign_for(mode)
+        n_old = len(self._objs)
+        changed = list(itertools.compress(range(n_old), map(operator.is_not, trials,
+                                                            self._objs)))
+        if trial.number < n_old and self._objs[trial.number] is not trial:
+            changed.append(trial.number)
+        for n in changed:
+            t = trial if n == trial.number else trials[n]
+            if not self._extends(t):
+                self.clear()
+                self.sync(trial, trials, mode)
+                return
         end = max(len(trials), trial.number + 1)
-        for n in range(len(self.seen), end):
+        for _ in range(n_old, end):
             self.seen.append(0)
+            self._objs.append(None)
             self._last.append(None)
-            if n != trial.number and n < len(trials):
-                self._feed(trials[n])
-        self._feed(trial)
+        for n in (*changed, *range(n_old, end)):
+            self._feed(trial if n == trial.number else trials[n])
 
     def _feed(self, t: Trial) -> None:
         n = t.number
+        self._objs[n] = t
         for i in range(self.seen[n], len(t.reports)):
             self._consume(t, i)
         if t.reports:

@@ -1,1 +1,7 @@
-"""Conformance suites that every searcher, scheduler, storage and executor must pass."""
+"""Conformance suites that every implementation of an hpsearch protocol must pass.
+
+* :mod:`hpsearch.testing.schedulers`: schedulers (``check_scheduler``), with a fake-clock
+  simulator of a study (``simulate``) and synthetic learning curves (``synthetic_curves``).
+
+Import the submodule you need; this package imports nothing heavy on its own.
+"""
