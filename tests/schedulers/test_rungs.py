@@ -93,7 +93,8 @@ def test_a_jump_counts_at_the_highest_rung_crossed(lo, eta, p, data):
 
 
 def _msg(owner, name, rng, got):
-    return f"The '{name}' parameter of {owner} must be a float in the range {rng}. Got {got} instead."
+    return (f"The '{name}' parameter of {owner} must be a float in the range {rng}. "
+            f"Got {got} instead.")
 
 
 @pytest.mark.parametrize("cls", [hp.ASHAScheduler, hp.HyperbandScheduler])

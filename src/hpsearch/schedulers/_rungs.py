@@ -54,6 +54,7 @@ def check_float(owner: str, name: str, x: object, low: float, *, low_open: bool 
 
     Raises:
         InvalidParameterError: otherwise, with the house message template.
+
     """
     ok = _is_real(x) and math.isfinite(x) and (x > low if low_open else x >= low)  # type: ignore[operator, arg-type]
     if not ok:
@@ -69,6 +70,7 @@ def check_int(owner: str, name: str, x: object, low: int) -> int:
 
     Raises:
         InvalidParameterError: otherwise, with the house message template.
+
     """
     if not isinstance(x, int) or isinstance(x, bool) or x < low:
         raise InvalidParameterError(
@@ -88,6 +90,7 @@ def check_budget_range(owner: str, min_budget: object, max_budget: object,
         InvalidParameterError: ``min_budget <= 0``, ``max_budget <= min_budget``,
             ``reduction_factor <= 1``, a non-finite or non-number value, or more than
             ``MAX_RUNGS`` rungs.
+
     """
     lo = check_float(owner, "min_budget", min_budget, 0.0)
     if not (_is_real(max_budget) and math.isfinite(max_budget) and max_budget > lo):  # type: ignore[arg-type, operator]
@@ -105,8 +108,9 @@ def check_budget_range(owner: str, min_budget: object, max_budget: object,
     return lo, hi, eta
 
 
-def rung_budgets(min_budget: float, max_budget: float, reduction_factor: float) -> tuple[float, ...]:
-    """The rung budgets ``r_k = min_budget * reduction_factor**k`` that lie below ``max_budget``.
+def rung_budgets(min_budget: float, max_budget: float,
+                 reduction_factor: float) -> tuple[float, ...]:
+    """Return the rung budgets ``r_k = min_budget * reduction_factor**k`` below ``max_budget``.
 
     ``max_budget`` itself is not a rung: a trial that reaches it is complete. When
     ``max_budget / min_budget`` is not a power of the factor, the last rung is the largest
@@ -125,6 +129,7 @@ def rung_budgets(min_budget: float, max_budget: float, reduction_factor: float) 
     References:
         Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020,
         Algorithm 2 (rung k holds the configurations trained for ``r * eta**(s + k)``).
+
     """
     out: list[float] = []
     limit = max_budget * (1.0 - REL_TOL)
@@ -155,7 +160,7 @@ def normalized(value: float, sign: float) -> float:
 
 
 def effective_budget(previous: float, report: Report) -> float:
-    """The running maximum of reported budgets (a non-finite budget does not move it)."""
+    """Return the running maximum of reported budgets (a non-finite budget does not move it)."""
     b = report.budget
     if isinstance(b, (int, float)) and math.isfinite(b) and b > previous:
         return float(b)
@@ -188,6 +193,7 @@ class ReportFeed:
     Args:
         reset: clears the owner's memo.
         consume: ``consume(trial, index)`` takes ``trial.reports[index]`` into the memo.
+
     """
 
     def __init__(self, reset: Callable[[], None], consume: Callable[[Trial, int], None]) -> None:
@@ -267,6 +273,7 @@ class RungTable:
     Args:
         rungs: the increasing rung budgets of the bracket (may be empty: no stopping).
         reduction_factor: ``eta`` (> 1).
+
     """
 
     def __init__(self, rungs: Sequence[float], reduction_factor: float) -> None:

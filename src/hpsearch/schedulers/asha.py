@@ -66,6 +66,7 @@ class ASHAScheduler(Scheduler):
         for Massively Parallel Hyperparameter Tuning", MLSys 2020, Algorithm 2 (rungs and the
         top ``1/eta`` promotion), used as a stopping rule as in Ray Tune's
         AsyncHyperBandScheduler.
+
     """
 
     name = "asha"
@@ -114,7 +115,7 @@ class ASHAScheduler(Scheduler):
         return self._table.verdict(rec, self._feed.sign, "asha")
 
     def rung_values(self, k: int) -> list[float]:
-        """The values recorded at rung ``k`` so far, best first, in the study's units."""
+        """Return the values recorded at rung ``k`` so far, best first, in the study's units."""
         sign = self._feed.sign
         return [sign * v if math.isfinite(v) else math.nan for v in self._table.values[k]]
 

@@ -34,11 +34,13 @@ def bracket_weights(n_brackets: int, reduction_factor: float) -> np.ndarray:
 
     Returns:
         Probabilities of shape (n_brackets,), summing to 1.
+
     """
     s_max = n_brackets - 1
     n_s = np.array([math.ceil((s_max + 1) * reduction_factor ** (s_max - j) / (s_max - j + 1))
                     for j in range(n_brackets)], dtype=float)
-    return n_s / n_s.sum()
+    probabilities: np.ndarray = n_s / n_s.sum()
+    return probabilities
 
 
 class HyperbandScheduler(Scheduler):
@@ -69,6 +71,7 @@ class HyperbandScheduler(Scheduler):
         Li, Jamieson, DeSalvo, Rostamizadeh and Talwalkar, "Hyperband: A Novel Bandit-Based
         Approach to Hyperparameter Optimization", JMLR 18(185), 2018, Algorithm 1; made
         asynchronous with ASHA brackets as in Li et al., MLSys 2020, section 3.3.
+
     """
 
     name = "hyperband"
@@ -95,7 +98,7 @@ class HyperbandScheduler(Scheduler):
         self._reset()
 
     def bracket_of(self, trial: Trial) -> int:
-        """The bracket of ``trial``: a pure function of ``(seed, first attempt's number)``."""
+        """Return the bracket of ``trial``: a function of ``(seed, first attempt's number)``."""
         root = trial.number if trial.retry_of is None else trial.retry_of
         u = np.random.default_rng([self.seed, root]).random()
         return min(int(np.searchsorted(self._cdf, u, side="right")), self.n_brackets - 1)

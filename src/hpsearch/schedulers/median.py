@@ -31,9 +31,9 @@ class _Track:
         self.best: float = math.inf  # best (lowest) normalized value so far
 
     def average_at(self, b: float) -> float | None:
-        """The running average of the values reported up to budget ``b``, when it reached ``b``.
+        """Return the running average of the values reported up to budget ``b``.
 
-        None when the trial has not reached ``b`` or reported nothing at or below ``b``.
+        None when the trial has not reached ``b``, or reported nothing at or below ``b``.
         """
         if not self.budgets or self.budgets[-1] < b:
             return None
@@ -69,6 +69,7 @@ class MedianStoppingScheduler(Scheduler):
     References:
         Golovin, Solnik, Moitra, Kochanski, Karro and Sculley, "Google Vizier: A Service for
         Black-Box Optimization", KDD 2017, section 3.2.2 (median stopping rule).
+
     """
 
     name = "median"

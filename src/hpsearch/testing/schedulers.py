@@ -52,6 +52,7 @@ class Curve:
         values: the reported values, shape (n_reports,) (may hold NaN or inf).
         metrics: extra metrics per report (e.g. ``{"loss": ...}``), one mapping per report.
         seconds_per_budget: simulated seconds per budget unit (the fake clock's speed).
+
     """
 
     budgets: tuple[float, ...]
@@ -60,7 +61,7 @@ class Curve:
     seconds_per_budget: float = 1.0
 
     def negated(self) -> Curve:
-        """The same curve with every value negated (for the min/max symmetry check)."""
+        """Return the same curve with every value negated (for the min/max symmetry check)."""
         return replace(self, values=tuple(-v for v in self.values))
 
 
@@ -83,6 +84,7 @@ def synthetic_curves(n: int, *, seed: int = 0, max_budget: int = 27,
 
     Returns:
         ``n`` curves; values to be maximized.
+
     """
     rng = np.random.default_rng(seed)
     out = []
@@ -118,6 +120,7 @@ class Simulation:
             (a non-finite final value, as the study records it).
         decisions: ``(time in simulated seconds, trial number, budget, Decision)`` per report.
         budget_used: sum over trials of the largest budget reported.
+
     """
 
     trials: list[Trial]
@@ -134,7 +137,7 @@ class Simulation:
 
 
 def _arrival(now: float, t: Trial, c: Curve, k: int) -> float:
-    """Simulated time of report ``k`` of ``t``: never before ``now``, even for odd budgets."""
+    """Return the simulated time of report ``k`` of ``t``, never before ``now``."""
     b = c.budgets[k]
     b = b if math.isfinite(b) and b > 0 else 0.0
     start = t.started_at if t.started_at is not None else now
@@ -176,6 +179,7 @@ def simulate(
     Raises:
         AssertionError: a decision that is not a :class:`Decision`, or that differs from a
             fresh scheduler's.
+
     """
     done: list[Trial] = list(trials)
     offset = len(done)
@@ -321,6 +325,7 @@ def check_scheduler(make: SchedulerFactory, *, seed: int = 0) -> None:
 
     Raises:
         AssertionError: a check failed.
+
     """
     check_decisions_are_decisions(make, seed=seed)
     check_non_finite_reports(make, seed=seed)
