@@ -80,6 +80,10 @@ def test_n_workers_goes_to_the_executor(tmp_path: Path) -> None:
     text = text.replace("executor: inline", "executor: {local: {n_workers: 1}}")
     cfg = parse_study_config(yaml.safe_load(text), overrides={"n_workers": 2})
     assert cfg.executor_spec() == ("local", {"n_workers": 2})
+    cfg = parse_study_config(yaml.safe_load(text), overrides={"executor": "local"})
+    assert cfg.executor_spec() == ("local", {"n_workers": 1})  # the file's args are kept
+    cfg = parse_study_config(yaml.safe_load(text), overrides={"executor": "inline"})
+    assert cfg.executor_spec() == ("inline", {})
 
 
 @pytest.mark.parametrize(("extra", "space", "expected"), [

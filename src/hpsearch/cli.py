@@ -67,7 +67,10 @@ def _setup_logging(verbose: int) -> None:
     for h in list(log.handlers):
         if getattr(h, _LOG_HANDLER_FLAG, False):
             log.removeHandler(h)
-    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False)
+    console = Console(stderr=True)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=True, width=160)
+    handler = RichHandler(console=console, show_time=False, show_path=False)
     setattr(handler, _LOG_HANDLER_FLAG, True)
     log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)

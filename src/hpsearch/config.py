@@ -192,7 +192,12 @@ def parse_study_config(data: Mapping[str, Any], *, base_dir: str | Path | None =
 
     """
     merged = {str(k): v for k, v in data.items()}
-    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    for key, value in (overrides or {}).items():
+        old = merged.get(key)
+        if value is None or (key == "executor" and isinstance(old, Mapping)
+                             and list(old) == [value]):
+            continue  # --executor local keeps the file's {local: {args}}
+        merged[key] = value
     try:
         cfg = StudyConfig.model_validate(merged)
     except ValidationError as e:
