@@ -233,6 +233,13 @@ def test_ctrl_c_exits_130_with_resume_hint(study_file: Path,
     assert r.exit_code == 130
     assert r.stderr.strip() == "Interrupted; `hpsearch resume demo` continues the study."
 
+    def interrupted_early(*args, **kwargs):  # e.g. Ctrl-C while the objective imports torch
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "prepare_run", interrupted_early)
+    r = invoke("run", str(study_file))
+    assert r.exit_code == 130 and r.stderr.strip() == "Interrupted before any trial started."
+
 
 def test_live_display_on_a_terminal(study_file: Path) -> None:
     from hpsearch.config import load_study_file, prepare_run

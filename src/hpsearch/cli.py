@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console, Group
@@ -254,6 +254,11 @@ def _execute(plan: RunPlan) -> None:
     _print_results(console, study)
 
 
+def _interrupted_before_start() -> NoReturn:
+    click.echo("Interrupted before any trial started.", err=True)
+    raise click.exceptions.Exit(130)
+
+
 def _print_results(console: Console, study: Study, top: int = 5) -> None:
     done = [t for t in study.trials if t.state == TrialState.COMPLETED and t.value is not None]
     sign = 1.0 if study.mode == "min" else -1.0
@@ -295,7 +300,11 @@ def run(study_file: str, storage: str | None, n_trials: int | None, n_workers: i
     cfg = load_study_file(study_file, overrides={
         "storage": storage, "n_trials": n_trials, "n_workers": n_workers,
         "executor": executor, "seed": seed})
-    _execute(prepare_run(cfg, overwrite=overwrite))
+    try:
+        plan = prepare_run(cfg, overwrite=overwrite)
+    except KeyboardInterrupt:
+        _interrupted_before_start()
+    _execute(plan)
 
 
 @cli.command()
@@ -307,8 +316,11 @@ def run(study_file: str, storage: str | None, n_trials: int | None, n_workers: i
 def resume(name: str, storage: str | None, n_trials: int | None, n_workers: int | None,
            executor: str | None) -> None:
     """Continue study NAME (created by `hpsearch run`) up to its n_trials."""
-    plan = prepare_resume(name, storage=storage or DEFAULT_STORAGE_URL, overrides={
-        "n_trials": n_trials, "n_workers": n_workers, "executor": executor})
+    try:
+        plan = prepare_resume(name, storage=storage or DEFAULT_STORAGE_URL, overrides={
+            "n_trials": n_trials, "n_workers": n_workers, "executor": executor})
+    except KeyboardInterrupt:
+        _interrupted_before_start()
     _execute(plan)
 
 
