@@ -282,3 +282,28 @@ def test_hpsearch_run_in_a_subprocess_with_two_local_workers(study_file: Path,
     study = load_study("demo", storage=f"sqlite:///{tmp_path}/db.sqlite")
     assert study.n_finished == 6
     assert all(len(t.reports) == 3 for t in study.trials)  # reports travelled from the workers
+
+
+PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.mark.integration
+def test_run_and_show_on_postgresql(study_file: Path) -> None:
+    from hpsearch import StorageError, open_storage
+
+    try:
+        st = open_storage(PG_URL)
+    except (StorageError, ImportError) as e:
+        pytest.skip(f"PostgreSQL is not reachable: {e}")
+    name = f"cli-test-{os.getpid()}"
+    study_file.write_text(study_file.read_text().replace("name: demo", f"name: {name}"))
+    try:
+        r = invoke("run", str(study_file), "--storage", PG_URL, "--n-trials", "3")
+        assert r.exit_code == 0, r.stderr
+        shown = json.loads(invoke("show", name, "--storage", PG_URL, "--json").stdout)
+        assert [t["state"] for t in shown["trials"]] == ["COMPLETED"] * 3
+        r = invoke("resume", name, "--storage", PG_URL, "--n-trials", "4")
+        assert r.exit_code == 0 and load_study(name, storage=PG_URL).n_finished == 4
+    finally:
+        st.delete_study(name)
+        st.close()
