@@ -268,6 +268,7 @@ def test_plain_progress_lines_are_periodic(study_file: Path,
     assert lines[0].startswith("0/4 finished") and lines[-1].startswith("4/4 finished")
 
 
+@pytest.mark.slow
 def test_hpsearch_run_in_a_subprocess_with_two_local_workers(study_file: Path,
                                                              tmp_path: Path) -> None:
     text = study_file.read_text().replace("executor: inline", "executor: {local: {n_workers: 2}}")
