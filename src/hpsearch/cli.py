@@ -246,11 +246,13 @@ def _execute(plan: RunPlan) -> None:
             with _Progress(study, n_trials, console) as progress:
                 plan.optimize(callbacks=[progress])
         except KeyboardInterrupt:
+            plan.executor.shutdown()
+            _print_results(console, study)
             click.echo(f"Interrupted; `hpsearch resume {study.name}` continues the study.",
                        err=True)
             raise click.exceptions.Exit(130) from None
         finally:
-            plan.executor.shutdown()
+            plan.executor.shutdown()  # idempotent
     _print_results(console, study)
 
 
