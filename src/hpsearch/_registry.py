@@ -42,6 +42,8 @@ SCHEDULERS: dict[str, str] = {
 EXECUTORS: dict[str, str] = {
     "local": "hpsearch.executors.local:LocalExecutor",
     "inline": "hpsearch.executors.inline:InlineExecutor",
+    "ray": "hpsearch.executors.ray:RayExecutor",
+    "dask": "hpsearch.executors.dask:DaskExecutor",
 }
 
 

@@ -98,11 +98,9 @@ def dumps_objective(objective: Callable[..., Any]) -> bytes:
     modules = _by_value_modules(objective)
     registered = []
     for m in modules:
-        try:
+        if not cloudpickle.is_registered_pickle_by_value(m):  # else the caller keeps it
             cloudpickle.register_pickle_by_value(m)
             registered.append(m)
-        except ValueError:  # already registered by the caller
-            pass
     try:
         buf = io.BytesIO()
         _Pickler(buf, {m.__name__ for m in modules}).dump(objective)
