@@ -242,6 +242,12 @@ def _execute(plan: RunPlan) -> None:
         console.print(f"Study {study.name!r} already has {study.n_finished} finished trials "
                       f"(n_trials={n_trials}); pass --n-trials to run more.")
     else:
+        name, _ = plan.config.executor_spec()
+        total = "until stopped" if n_trials is None else f"to {n_trials} trials"
+        console.print(f"Study {study.name!r} ({study.metric}, {study.mode}) in "
+                      f"{getattr(study.storage, 'display_url', study.storage.url)}: "
+                      f"{study.n_finished} finished, running {total} on the {name} executor "
+                      f"({plan.executor.n_slots} at once).", soft_wrap=True)
         try:
             with _Progress(study, n_trials, console) as progress:
                 plan.optimize(callbacks=[progress])
