@@ -121,8 +121,10 @@ class LocalExecutor(Executor):
         start_method: ``"spawn"`` (safe with threads and torch), ``"forkserver"`` or ``"fork"``.
         cpus_per_trial: CPU cores per trial; each worker's threads are capped with
             OMP/MKL/OPENBLAS_NUM_THREADS; ``n_workers`` defaults to ``cores // cpus_per_trial``.
-        gpus_per_trial: 0 or 1; with 1, worker i sees only GPU i through CUDA_VISIBLE_DEVICES and
-            ``n_workers`` defaults to the number of GPUs.
+        gpus_per_trial: 0 or 1; with 1, worker i sees exactly one GPU through
+            CUDA_VISIBLE_DEVICES: the (i mod n_gpus)-th of the GPUs visible to the driver (its own
+            CUDA_VISIBLE_DEVICES ids are kept), so with more workers than GPUs, workers share
+            GPUs round-robin (a warning is logged); ``n_workers`` defaults to the number of GPUs.
 
     Raises:
         InvalidParameterError: ``n_workers < 1``, ``cpus_per_trial < 1``, an unknown start method.
@@ -146,7 +148,8 @@ class LocalExecutor(Executor):
         if gpus_per_trial not in (0, 1):
             raise InvalidParameterError(
                 f"The 'gpus_per_trial' of LocalExecutor must be 0 or 1. Got {gpus_per_trial!r}.")
-        n_gpus = _count_gpus() if gpus_per_trial else 0
+        self._gpu_ids = _visible_gpus() if gpus_per_trial else []
+        n_gpus = len(self._gpu_ids)
         if gpus_per_trial and n_gpus == 0:
             raise InvalidParameterError("gpus_per_trial=1 but no GPU is visible on this machine.")
         if n_workers is None:
@@ -154,6 +157,9 @@ class LocalExecutor(Executor):
         if not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1:
             raise InvalidParameterError(
                 f"The 'n_workers' parameter of LocalExecutor must be an int >= 1. Got {n_workers!r}.")
+        if gpus_per_trial and n_workers > n_gpus:
+            logger.warning("LocalExecutor: %d workers share %d GPU(s) round-robin, one GPU each.",
+                           n_workers, n_gpus)
         self.n_slots = n_workers
         self.cpus_per_trial = cpus_per_trial
         self.gpus_per_trial = gpus_per_trial
@@ -169,7 +175,7 @@ class LocalExecutor(Executor):
         n = str(self.cpus_per_trial)
         env = {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n}
         if self.gpus_per_trial:
-            env["CUDA_VISIBLE_DEVICES"] = str(index)
+            env["CUDA_VISIBLE_DEVICES"] = self._gpu_ids[index % len(self._gpu_ids)]
         return env
 
     def start(self, objective: Callable[..., Any]) -> None:  # noqa: D102
@@ -348,13 +354,23 @@ class LocalExecutor(Executor):
         self._pending_failures = []
 
 
-def _count_gpus() -> int:
+def _visible_gpus() -> list[str]:
+    """The GPU ids the driver sees: its CUDA_VISIBLE_DEVICES entries, else 0..n-1 from torch."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
-        return len([x for x in visible.split(",") if x.strip() and x.strip() != "-1"])
+        ids = []
+        for x in (x.strip() for x in visible.split(",")):
+            if not x or x == "-1":  # CUDA ignores every id after an invalid one
+                break
+            ids.append(x)
+        return ids
     try:
         import torch  # noqa: PLC0415
 
-        return int(torch.cuda.device_count())
+        return [str(i) for i in range(int(torch.cuda.device_count()))]
     except Exception:  # noqa: BLE001
-        return 0
+        return []
+
+
+def _count_gpus() -> int:
+    return len(_visible_gpus())
