@@ -44,6 +44,9 @@ def _watch_parent(parent_pid: int) -> None:
 def _worker_main(conn: Connection, parent_pid: int, env: Mapping[str, str]) -> None:
     """Loop of a worker process: receive ``run`` messages, run trials, send events back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    # A forked worker inherits the driver's Python SIGTERM handler (which only asks the driver to
+    # stop): restore the default so that terminate() and the system can end a worker.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.update(env)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     objective: Callable[..., Any] | None = None
