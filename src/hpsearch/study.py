@@ -47,6 +47,15 @@ Callback = Callable[["Study", Trial], None]
 HEARTBEAT_INTERVAL = 5.0
 LOCK_STALE_AFTER = 30.0
 _INTERRUPTED = "interrupted"
+_WORKER_LOST = "worker lost"
+_TIMEOUT = "timeout"
+#: lock owners of the optimize calls running in this process (a lock left behind by this
+#: process, e.g. when the storage failed on release, is taken over at once).
+_ACTIVE_OWNERS: set[str] = set()
+
+
+def _is_interrupted(t: Trial) -> bool:
+    return t.state == TrialState.FAILED and (t.reason or "").startswith(_INTERRUPTED)
 
 
 class TrialsView(Sequence[Trial]):
@@ -72,8 +81,11 @@ class TrialsView(Sequence[Trial]):
 
 
 def _to_float(x: Any) -> float | None:
-    """A real number from ints, floats, numpy / torch scalars; None for anything else."""
-    if isinstance(x, bool) or x is None:
+    """A real number from ints, floats, numpy / torch scalars; None for anything else.
+
+    Strings are not numbers here (``"0.5"`` returned by an objective is a bug, not a value).
+    """
+    if isinstance(x, (bool, str, bytes)) or x is None:
         return None
     if isinstance(x, (int, float)):
         return float(x)
@@ -95,6 +107,8 @@ def _owner_is_dead(owner: str | None) -> bool:
     pid_s = rest.partition(":")[0]
     if host != socket.gethostname() or not pid_s.isdigit():
         return False
+    if int(pid_s) == os.getpid():  # this process: dead unless one of its optimize calls holds it
+        return owner not in _ACTIVE_OWNERS
     try:
         os.kill(int(pid_s), 0)
     except ProcessLookupError:
@@ -133,26 +147,73 @@ class Study:
         self.scheduler = scheduler
         self.config: dict[str, Any] = dict(config)
         self._trials: list[Trial] = []
-        self._pending: collections.deque[int] = collections.deque()
+        # Everything below is derived from self._trials and kept up to date by _put(), so that
+        # the work per trial of a long study stays O(1) (no scans of the history).
+        self._pending: collections.deque[int] = collections.deque()  # fresh (enqueued) trials
+        self._pending_retries: collections.deque[int] = collections.deque()
         self._latest_attempt: dict[int, int] = {}  # root number -> number of its latest attempt
+        self._counts: collections.Counter[str] = collections.Counter()  # of latest attempts
+        self._n_interrupted = 0  # latest attempts FAILED "interrupted" (to be re-run)
+        self._infra_failures: dict[int, list[int]] = {}  # root -> [worker lost, timeouts]
+        self._best: Trial | None = None
         self._live: set[int] = set()  # trials this process is running or has asked
-        self._stop_requests = 0
         self.interrupted = False
         self._reload()
 
     # -- state -----------------------------------------------------------------------------
     def _reload(self) -> None:
-        self._trials = self.storage.get_trials(self._study_id, decode=self.space.from_json_params)
+        trials = self.storage.get_trials(self._study_id, decode=self.space.from_json_params)
+        self._trials = []
         self._pending.clear()
+        self._pending_retries.clear()
         self._latest_attempt.clear()
-        for t in self._trials:
-            self._index(t)
+        self._counts.clear()
+        self._n_interrupted = 0
+        self._infra_failures.clear()
+        self._best = None
+        for t in trials:
+            self._put(t)
             if t.state == TrialState.PENDING:
-                self._pending.append(t.number)
+                (self._pending if t.retry_of is None else self._pending_retries).append(t.number)
 
-    def _index(self, t: Trial) -> None:
-        root = t.number if t.retry_of is None else t.retry_of
-        self._latest_attempt[root] = t.number
+    @staticmethod
+    def _root(t: Trial) -> int:
+        return t.number if t.retry_of is None else t.retry_of
+
+    def _count(self, t: Trial, k: int) -> None:
+        self._counts[t.state.value] += k
+        if _is_interrupted(t):
+            self._n_interrupted += k
+
+    def _put(self, t: Trial) -> None:
+        """Store ``t`` (new, or a new state of a known trial) and update the derived state."""
+        n = t.number
+        old = self._trials[n] if n < len(self._trials) else None
+        if old is None:
+            if n != len(self._trials):
+                raise StorageError(f"Study {self.name!r}: trial numbers are not contiguous at {n}.")
+            self._trials.append(t)
+        else:
+            self._trials[n] = t
+        root = self._root(t)
+        latest = self._latest_attempt.get(root)
+        if latest is None or n > latest:  # a new logical trial, or a new attempt replaces one
+            if latest is not None:
+                self._count(self._trials[latest], -1)
+            self._latest_attempt[root] = n
+            self._count(t, +1)
+        elif n == latest and old is not None:
+            self._count(old, -1)
+            self._count(t, +1)
+        if t.state == TrialState.FAILED and (old is None or old.state != TrialState.FAILED):
+            reason = t.reason or ""
+            if reason.startswith(_WORKER_LOST) or reason == _TIMEOUT:
+                c = self._infra_failures.setdefault(root, [0, 0])
+                c[0 if reason.startswith(_WORKER_LOST) else 1] += 1
+        best = None if self._best is None else self._best.value
+        if t.state == TrialState.COMPLETED and t.value is not None and is_better(
+                t.value, best, self.mode):
+            self._best = t
 
     def refresh(self) -> None:
         """Reload the trials from storage (for a reader while another process drives)."""
@@ -175,31 +236,36 @@ class Study:
 
     @property
     def n_finished(self) -> int:
-        """Logical trials whose latest attempt is COMPLETED, STOPPED or FAILED."""
-        return sum(1 for t in self._effective() if t.state.is_finished)
+        """Logical trials whose latest attempt is COMPLETED, STOPPED or FAILED.
+
+        A trial FAILED "interrupted" (cut by a crash, a second Ctrl-C or the study timeout) is not
+        finished: the next ``optimize`` runs it again. O(1).
+        """
+        c = self._counts
+        return (c[TrialState.COMPLETED.value] + c[TrialState.STOPPED.value]
+                + c[TrialState.FAILED.value] - self._n_interrupted)
 
     def counts(self) -> dict[str, int]:
-        """How many logical trials are in each state (retried attempts not counted)."""
-        c = {s.value: 0 for s in TrialState}
-        for t in self._effective():
-            c[t.state.value] += 1
-        return c
+        """How many logical trials are in each state (retried attempts not counted). O(1)."""
+        return {s.value: self._counts[s.value] for s in TrialState}
+
+    def _n_committed(self) -> int:
+        """Logical trials that count against ``n_trials``: all but fresh PENDING ones."""
+        return len(self._latest_attempt) - len(self._pending)
 
     @property
     def best_trial(self) -> Trial:
         """The COMPLETED trial with the best value under ``mode`` (NaN never wins).
 
+        Only COMPLETED trials compete: STOPPED trials (values at a partial budget), reports and
+        FAILED trials never count as best. Ties go to the earlier trial. O(1).
+
         Raises:
             ValueError: no trial has completed yet.
         """
-        best: Trial | None = None
-        for t in self._trials:
-            if t.state == TrialState.COMPLETED and t.value is not None and (
-                    best is None or is_better(t.value, best.value, self.mode)):
-                best = t
-        if best is None:
+        if self._best is None:
             raise ValueError(f"Study {self.name!r} has no completed trial yet.")
-        return best
+        return self._best
 
     @property
     def best_value(self) -> float:
@@ -239,10 +305,9 @@ class Study:
             created_at=now, started_at=started, retry_of=retry_of, attempt=attempt)
         t = Trial(number=number, state=state, params=dict(params), retry_of=retry_of,
                   attempt=attempt, created_at=now, started_at=started)
-        self._trials.append(t)
-        self._index(t)
+        self._put(t)
         if state == TrialState.PENDING:
-            self._pending.append(number)
+            (self._pending if retry_of is None else self._pending_retries).append(number)
         return t
 
     def _suggest(self) -> dict[str, ParamValue]:
@@ -260,7 +325,10 @@ class Study:
         return self._new_trial(params, state=TrialState.PENDING)
 
     def ask(self, params: Mapping[str, ParamValue] | None = None) -> Trial:
-        """Start a trial (ask-and-tell): the oldest PENDING one, else a new suggestion.
+        """Start a trial (ask-and-tell): a PENDING one (retries first), else a new suggestion.
+
+        Ask-and-tell does not take the driver lock: do not mix it with a running ``optimize``
+        of the same study in another process.
 
         Args:
             params: fixed params instead of a suggestion (validated).
@@ -271,18 +339,23 @@ class Study:
         if params is not None:
             self.space.validate(params)
             t = self._new_trial(params, state=TrialState.RUNNING)
+        elif self._pending_retries:
+            t = self._start_pending(self._pending_retries)
         elif self._pending:
-            t = self._start_pending(self._pending.popleft())
+            t = self._start_pending(self._pending)
         else:
             t = self._new_trial(self._suggest(), state=TrialState.RUNNING)
         self._live.add(t.number)
         return t
 
-    def _start_pending(self, number: int) -> Trial:
+    def _start_pending(self, queue: collections.deque[int]) -> Trial:
+        """Start the oldest trial of ``queue`` (popped only once the start is committed)."""
+        number = queue[0]
         now = time.time()
         self.storage.start_trial(self._study_id, number, started_at=now)
+        queue.popleft()
         t = replace(self._trials[number], state=TrialState.RUNNING, started_at=now)
-        self._trials[number] = t
+        self._put(t)
         return t
 
     def _running_trial(self, number: int) -> Trial:
@@ -301,10 +374,19 @@ class Study:
             The scheduler's decision; on STOP the trial is already recorded STOPPED.
 
         Raises:
-            InvalidParameterError: the trial does not exist or is not RUNNING.
+            InvalidParameterError: the trial does not exist or is not RUNNING, ``budget`` is not
+                a finite number, or ``value`` is not a number (NaN and inf are allowed: they are
+                recorded, never count as best, and divergence stopping acts on them).
         """
         self._running_trial(number)
-        return self._on_report(number, float(budget), float(value), dict(metrics))
+        b, v = _to_float(budget), _to_float(value)
+        if b is None or not math.isfinite(b):
+            raise InvalidParameterError(
+                f"The 'budget' of a report must be a finite number. Got {budget!r} instead.")
+        if v is None:
+            raise InvalidParameterError(
+                f"The 'value' of a report must be a number. Got {value!r} instead.")
+        return self._on_report(number, b, v, _jsonable(metrics))
 
     def tell(self, number: int, result: Any = None, *, failed: bool = False,
              reason: str | None = None) -> Trial:
@@ -340,7 +422,7 @@ class Study:
         self.storage.add_report(self._study_id, number, budget=budget, value=value,
                                 metrics=metrics)
         t = replace(t, reports=(*t.reports, Report(budget, value, metrics)))
-        self._trials[number] = t
+        self._put(t)
         decision = self.scheduler.decide(t, TrialsView(self._trials), mode=self.mode)
         if decision.is_stop:
             v = value if math.isfinite(value) else None
@@ -362,7 +444,8 @@ class Study:
             raw, metrics = result, {}
         value = _to_float(raw)
         if value is None:
-            return None, metrics, f"invalid result: {type(raw).__name__} {raw!r:.80} is not a number"
+            return None, metrics, (
+                f"invalid result: {type(raw).__name__} {raw!r:.80} is not a number")
         metrics[self.metric] = value
         if not math.isfinite(value):
             return None, metrics, f"invalid result: {value}"
@@ -378,11 +461,12 @@ class Study:
     def _finish(self, number: int, state: TrialState, value: float | None,
                 metrics: Mapping[str, Any], reason: str | None, tb: str | None) -> None:
         now = time.time()
+        if value is not None and not math.isfinite(value):
+            value = None  # the bad-value policy: NaN / inf are never a trial's value
         self.storage.finish_trial(self._study_id, number, state=state, value=value,
                                   metrics=metrics, finished_at=now, reason=reason, traceback=tb)
-        self._trials[number] = replace(self._trials[number], state=state, value=value,
-                                       metrics=dict(metrics), reason=reason, traceback=tb,
-                                       finished_at=now)
+        self._put(replace(self._trials[number], state=state, value=value, metrics=dict(metrics),
+                          reason=reason, traceback=tb, finished_at=now))
 
     def _retry(self, t: Trial) -> Trial:
         root = t.number if t.retry_of is None else t.retry_of
@@ -406,32 +490,53 @@ class Study:
         """Run trials until the study holds ``n_trials`` finished trials or ``timeout`` passes.
 
         ``n_trials`` is a study-wide total of logical trials (a retry replaces its failed
-        attempt): a study with 30 finished trials and ``n_trials=100`` runs 70 more. Trials left
-        RUNNING by a driver that died, or cut by an earlier interruption, are recorded FAILED
-        ("interrupted") and their params run again first, as new trials linked to the old ones.
+        attempt): a study with 30 finished trials and ``n_trials=100`` runs 70 more, and never
+        more than 100 finish, whatever the number of workers. Calling ``optimize`` on a loaded
+        study resumes it: trials left RUNNING by a driver that died, or cut by an interruption,
+        are recorded FAILED ("interrupted") and their params run again first, as new trials
+        linked to the old ones (``retry_of``, ``attempt``); COMPLETED trials are never run again.
 
-        Ctrl-C (or SIGTERM): the first stops submitting and waits for running trials; the second
-        kills them (recorded FAILED "interrupted", re-run on resume). Then KeyboardInterrupt is
-        raised; the study can be resumed by calling ``optimize`` again.
+        One driver per study: the call takes the study's lock (refreshed by a heartbeat thread)
+        and fails with StudyLockedError while another live process holds it; the lock of a dead
+        driver is taken over (at once on the same host, else after ``LOCK_STALE_AFTER`` s).
+
+        Ctrl-C (or SIGTERM): the first stops submitting and waits for running trials (a warning
+        is logged); the second kills them (recorded FAILED "interrupted", re-run on resume). Then
+        KeyboardInterrupt is raised; call ``optimize`` again to resume.
+
+        A storage failure (database locked past the busy timeout, read-only, disk full, corrupt)
+        stops the call at once: running trials are killed without further writes, and the
+        StorageError propagates. Every committed event stays; the trials the failure cut are
+        left RUNNING and re-run on resume.
 
         Args:
             objective: ``objective(params) -> float | dict`` or ``objective(params, reporter)``.
+                A result that is NaN, inf, None or not a number (or a dict without the study's
+                metric) records the trial FAILED with reason ``"invalid result: ..."``.
             n_trials: total number of finished trials wanted; None runs until ``timeout``, an
                 exhausted searcher or Ctrl-C.
-            timeout: wall-clock seconds for this call; running trials are stopped when it
-                passes (recorded FAILED "interrupted", re-run on resume).
+            timeout: wall-clock seconds for this call; when it passes, running trials are
+                stopped within about a second (recorded FAILED "interrupted: study timeout",
+                re-run on resume).
             executor: where trials run; default a :class:`~hpsearch.LocalExecutor` on every core.
                 An executor passed in is started but not shut down (reuse it).
             trial_timeout: seconds after which a running trial is killed (FAILED "timeout").
+                :class:`~hpsearch.LocalExecutor` kills the worker process; InlineExecutor can
+                only abandon a trial at its next report, and cannot interrupt an objective
+                that takes no reporter (its result is then recorded when it returns).
             max_retries: extra attempts for a trial whose worker died (and, with
-                ``retry_timeouts``, one that timed out); each attempt is recorded.
+                ``retry_timeouts``, one that timed out); each attempt is a new trial with
+                ``retry_of`` = the first attempt's number and ``attempt`` = k. Re-runs after an
+                interruption do not use up retries. A resumed study retries such failures of
+                the earlier runs too, up to this call's ``max_retries``.
             retry_timeouts: retry timed-out trials too.
             callbacks: ``callback(study, trial)`` after each trial starts or finishes.
             catch_signals: install the Ctrl-C / SIGTERM handlers (main thread only).
 
         Raises:
             InvalidParameterError: a bad argument.
-            StudyLockedError: another live driver is running this study.
+            StudyLockedError: another live driver is running this study, or took it over
+                while this call ran (its heartbeat could not be written for too long).
             StorageError: the storage failed; everything committed before stays.
             ExecutorError: the executor cannot start.
             KeyboardInterrupt: after a clean stop on Ctrl-C / SIGTERM.
@@ -441,7 +546,8 @@ class Study:
         _check_optional_positive("trial_timeout", trial_timeout)
         if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
             raise InvalidParameterError(
-                f"The 'max_retries' parameter of optimize must be an int >= 0. Got {max_retries!r}.")
+                "The 'max_retries' parameter of optimize must be an int >= 0. "
+                f"Got {max_retries!r} instead.")
         if not callable(objective):
             raise InvalidParameterError(
                 f"The objective must be callable. Got {type(objective).__name__}.")
@@ -452,9 +558,12 @@ class Study:
             executor = LocalExecutor()
         runner = _Runner(self, executor, objective, n_trials=n_trials, timeout=timeout,
                          trial_timeout=trial_timeout, max_retries=max_retries,
-                         retry_timeouts=retry_timeouts, callbacks=callbacks)
+                         retry_timeouts=bool(retry_timeouts), callbacks=callbacks)
         try:
             runner.run(catch_signals=catch_signals)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
         finally:
             if own_executor:
                 executor.shutdown()
@@ -462,16 +571,25 @@ class Study:
             self.interrupted = True
             raise KeyboardInterrupt
 
-    def _recover_interrupted(self) -> int:
-        """Fail trials left RUNNING by a dead driver and queue re-runs of interrupted ones."""
-        n = 0
+    def _retries_used(self, root: int, retry_timeouts: bool) -> int:
+        lost, timeouts = self._infra_failures.get(root, (0, 0))
+        return lost + (timeouts if retry_timeouts else 0)
+
+    def _recover(self, max_retries: int, retry_timeouts: bool) -> int:
+        """Recover what a dead or interrupted driver left; O(n), once per optimize.
+
+        Trials left RUNNING by a dead driver are recorded FAILED "interrupted"; interrupted
+        trials are queued to run again, and infrastructure failures within ``max_retries``.
+        """
         for t in list(self._trials):
             if t.state == TrialState.RUNNING and t.number not in self._live:
                 self._finish(t.number, TrialState.FAILED, None, {}, _INTERRUPTED, None)
-                t = self._trials[t.number]
+        n = 0
         for root, latest in list(self._latest_attempt.items()):
             t = self._trials[latest]
-            if t.state == TrialState.FAILED and (t.reason or "").startswith(_INTERRUPTED):
+            if _is_interrupted(t) or (
+                    _is_retryable(t, retry_timeouts)
+                    and self._retries_used(root, retry_timeouts) <= max_retries):
                 self._retry(t)
                 n += 1
         return n
@@ -479,6 +597,16 @@ class Study:
     def __repr__(self) -> str:
         return (f"Study(name={self.name!r}, metric={self.metric!r}, mode={self.mode!r}, "
                 f"n_trials={len(self._trials)}, storage={self.storage!r})")
+
+
+def _is_retryable(t: Trial, retry_timeouts: bool) -> bool:
+    reason = t.reason or ""
+    return t.state == TrialState.FAILED and (
+        reason.startswith(_WORKER_LOST) or (retry_timeouts and reason == _TIMEOUT))
+
+
+class _LockLost(Exception):
+    """Internal: another driver took the study over while this one ran."""
 
 
 class _Runner:
@@ -500,21 +628,30 @@ class _Runner:
         self.owner = _owner_id()
         self.interrupted = False
         self._signals = 0
-        self._draining = False
+        self._waiting = False  # inside executor.events(): a KeyboardInterrupt is safe there
+        self._can_write = True  # False after a storage failure or a lost lock
+        self._lock_lost = threading.Event()
+        self._stop_beat = threading.Event()
+        self._inline = type(executor).__name__ == "InlineExecutor"
 
     # signals ------------------------------------------------------------------------------
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._signals += 1
+        name = signal.Signals(signum).name
         if self._signals == 1:
-            logger.warning("Stopping: no new trials; waiting for %d running trial(s). "
-                           "Press Ctrl-C again to stop them.", self.executor.n_running)
+            logger.warning("%s: stopping. No new trials; waiting for %d running trial(s). "
+                           "Press Ctrl-C again to stop them (they are re-run on resume).",
+                           name, self.executor.n_running)
         else:
-            logger.warning("Stopping the running trials now.")
+            logger.warning("%s again: stopping the running trials now.", name)
+            if self._inline and self._waiting:
+                # The objective may be running on this very thread: interrupt it.
+                raise KeyboardInterrupt
 
     def _install_signals(self) -> dict[int, Any]:
         if threading.current_thread() is not threading.main_thread():
             return {}
-        old = {}
+        old: dict[int, Any] = {}
         for s in (signal.SIGINT, signal.SIGTERM):
             old[s] = signal.signal(s, self._on_signal)
         return old
@@ -526,7 +663,7 @@ class _Runner:
         if st.acquire_lock(sid, self.owner, now=now, stale_after=LOCK_STALE_AFTER):
             return
         owner, beat = st.lock_info(sid)
-        if _owner_is_dead(owner) and st.acquire_lock(sid, self.owner, now=now, stale_after=0.0):
+        if _owner_is_dead(owner) and st.acquire_lock(sid, self.owner, now=now, stale_after=-1.0):
             logger.warning("Took over the lock of study %r from dead driver %s.",
                            self.study.name, owner)
             return
@@ -536,39 +673,66 @@ class _Runner:
             f"{age}); wait for it to finish or stop it. A dead driver's lock is taken over after "
             f"{LOCK_STALE_AFTER:.0f} s.")
 
+    def _heartbeat(self) -> None:
+        """Thread: refresh the lock every HEARTBEAT_INTERVAL s, even while a trial blocks."""
+        st, sid = self.study.storage, self.study._study_id
+        while not self._stop_beat.wait(HEARTBEAT_INTERVAL):
+            try:
+                if not st.heartbeat(sid, self.owner, now=time.time()):
+                    self._lock_lost.set()
+                    return
+            except StorageError as e:
+                logger.warning("Could not refresh the driver lock: %s", e)
+
     # loop ---------------------------------------------------------------------------------
     def run(self, *, catch_signals: bool) -> None:
         study = self.study
         self._lock()
-        old_handlers = self._install_signals() if catch_signals else {}
+        _ACTIVE_OWNERS.add(self.owner)
+        beat = threading.Thread(target=self._heartbeat, name="hpsearch-heartbeat", daemon=True)
+        beat.start()
+        old_handlers: dict[int, Any] = {}
         try:
-            n = study._recover_interrupted()
+            study._reload()  # another process may have written since this Study was loaded
+            n = study._recover(self.max_retries, self.retry_timeouts)
             if n:
-                logger.info("Re-running %d interrupted trial(s) first.", n)
-            self.executor.start(self.objective)
+                logger.info("Re-running %d interrupted or failed trial(s) first.", n)
+            self.executor.start(self.objective)  # workers start with the default handlers
+            old_handlers = self._install_signals() if catch_signals else {}
             self._loop()
+        except StorageError as e:
+            self._can_write = False
+            logger.warning("%s. Stopping: running trials are killed; committed trials are kept "
+                           "and the study can be resumed.", e)
+            raise
+        except _LockLost:
+            self._can_write = False
+            raise StudyLockedError(
+                f"Study {study.name!r}: another driver took over the lock while this one ran "
+                "(its heartbeat could not be written); stopped without further writes.") from None
         finally:
+            self._stop_beat.set()
             try:
                 self._abandon_running()
             finally:
                 for s, h in old_handlers.items():
                     signal.signal(s, h)
-                try:
-                    study.storage.release_lock(study._study_id, self.owner)
-                except StorageError:
-                    logger.exception("Could not release the driver lock.")
-
-    def _budget_left(self) -> bool:
-        if self.n_trials is None:
-            return True
-        return len(self.study._latest_attempt) < self.n_trials
+                beat.join(timeout=1.0)
+                if not self._lock_lost.is_set():
+                    try:
+                        study.storage.release_lock(study._study_id, self.owner)
+                    except StorageError as e:
+                        logger.warning("Could not release the driver lock: %s", e)
+                _ACTIVE_OWNERS.discard(self.owner)
 
     def _next(self) -> Trial | None:
         study = self.study
-        if study._pending:
-            return study._start_pending(study._pending.popleft())
-        if not self._budget_left():
+        if study._pending_retries:  # attempts of logical trials already counted
+            return study._start_pending(study._pending_retries)
+        if self.n_trials is not None and study._n_committed() >= self.n_trials:
             return None
+        if study._pending:
+            return study._start_pending(study._pending)
         if study.searcher.is_exhausted(study.space, TrialsView(study._trials)):
             return None
         return study._new_trial(study._suggest(), state=TrialState.RUNNING)
@@ -593,8 +757,9 @@ class _Runner:
 
     def _loop(self) -> None:
         ex = self.executor
-        last_beat = time.monotonic()
         while True:
+            if self._lock_lost.is_set():
+                raise _LockLost
             more = self._fill()
             if ex.n_running == 0 and (not more or self._signals or self._past_deadline()):
                 if self._signals:
@@ -603,7 +768,12 @@ class _Runner:
             wait = 0.5
             if self.deadline is not None:
                 wait = max(0.0, min(wait, self.deadline - time.monotonic()))
-            for ev in ex.events(wait):
+            self._waiting = True
+            try:
+                events = ex.events(wait)
+            finally:
+                self._waiting = False
+            for ev in events:
                 self._handle(ev)
             now = time.monotonic()
             if self._signals >= 2 or self._past_deadline():
@@ -613,10 +783,7 @@ class _Runner:
             elif self.trial_timeout is not None:
                 for number, t0 in list(self.started_at.items()):
                     if now - t0 > self.trial_timeout:
-                        ex.kill(number, "timeout")
-            if now - last_beat > HEARTBEAT_INTERVAL:
-                last_beat = now
-                self.study.storage.heartbeat(self.study._study_id, self.owner, now=time.time())
+                        ex.kill(number, _TIMEOUT)
 
     def _handle(self, ev: Event) -> None:
         study = self.study
@@ -642,34 +809,41 @@ class _Runner:
         else:
             study._finish(n, TrialState.FAILED, None, {}, ev.reason, ev.traceback)
             t = study._trials[n]
-            retryable = ev.reason.startswith("worker lost") or (
-                self.retry_timeouts and ev.reason == "timeout")
-            if retryable and t.attempt < self.max_retries and not self._signals:
+            root = n if t.retry_of is None else t.retry_of
+            if (_is_retryable(t, self.retry_timeouts) and not self._signals
+                    and study._retries_used(root, self.retry_timeouts) <= self.max_retries):
                 study._retry(t)
         self._notify(study._trials[n])
 
     def _abandon_running(self) -> None:
-        """Kill what still runs (an error or a second Ctrl-C) and record it interrupted."""
+        """Kill what still runs (an error, a second Ctrl-C) and record it interrupted.
+
+        After a storage failure or a lost lock nothing more is written: the trials stay RUNNING
+        in storage and the next driver records them interrupted.
+        """
         ex = self.executor
         for number in list(self.started_at):
             ex.kill(number, _INTERRUPTED)
-        if self.started_at:
-            deadline = time.monotonic() + 5.0
-            while self.started_at and time.monotonic() < deadline:
-                for ev in ex.events(0.1):
-                    if isinstance(ev, (Finished, Failed, Stopped)):
-                        try:
-                            self._handle(ev)
-                        except StorageError:
-                            self.started_at.pop(ev.number, None)
-            for number in list(self.started_at):
-                t = self.study._trials[number]
-                if t.state == TrialState.RUNNING:
+        if not self._can_write:
+            self.started_at.clear()
+            return
+        deadline = time.monotonic() + 5.0
+        while self.started_at and time.monotonic() < deadline:
+            for ev in ex.events(0.1):
+                if isinstance(ev, (Finished, Failed, Stopped)) and ev.number in self.started_at:
                     try:
-                        self.study._finish(number, TrialState.FAILED, None, {}, _INTERRUPTED, None)
+                        self._handle(ev)
                     except StorageError:
-                        pass
-                self.started_at.pop(number, None)
+                        self._can_write = False
+                        self.started_at.clear()
+                        return
+        for number in list(self.started_at):
+            if self.study._trials[number].state == TrialState.RUNNING:
+                try:
+                    self.study._finish(number, TrialState.FAILED, None, {}, _INTERRUPTED, None)
+                except StorageError:
+                    return
+            self.started_at.pop(number, None)
 
     def _notify(self, t: Trial) -> None:
         for cb in self.callbacks:
@@ -690,7 +864,8 @@ def _jsonable(metrics: Mapping[str, Any]) -> dict[str, Any]:
 def _check_optional_positive(name: str, x: Any, *, integer: bool = False) -> None:
     if x is None:
         return
-    ok = (isinstance(x, int) if integer else isinstance(x, (int, float))) and not isinstance(x, bool)
+    ok = isinstance(x, int) if integer else isinstance(x, (int, float))
+    ok = ok and not isinstance(x, bool)
     if not ok or not math.isfinite(x) or x <= 0:
         kind = "an int >= 1" if integer else "a float in the range (0, inf)"
         raise InvalidParameterError(f"The {name!r} parameter must be {kind}. Got {x!r} instead.")
