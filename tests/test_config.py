@@ -84,6 +84,8 @@ def test_n_workers_goes_to_the_executor(tmp_path: Path) -> None:
     assert cfg.executor_spec() == ("local", {"n_workers": 1})  # the file's args are kept
     cfg = parse_study_config(yaml.safe_load(text), overrides={"executor": "inline"})
     assert cfg.executor_spec() == ("inline", {})
+    cfg = parse_study_config(yaml.safe_load(text), overrides={"executor": "ray", "n_workers": 3})
+    assert cfg.executor_spec() == ("ray", {"n_slots": 3})  # Ray and Dask count slots
 
 
 @pytest.mark.parametrize(("extra", "space", "expected"), [

@@ -112,6 +112,7 @@ class StudyConfig(BaseModel):
     max_retries: Annotated[int, Field(ge=0)] = 0
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _workers_arg: str = PrivateAttr(default="n_workers")  # or "n_slots" (Ray, Dask)
     _path: Path | None = PrivateAttr(default=None)
 
     @property
@@ -129,10 +130,10 @@ class StudyConfig(BaseModel):
         return self.model_dump(mode="json")
 
     def executor_spec(self) -> tuple[str, dict[str, Any]]:
-        """``(name, args)`` of the executor with ``n_workers`` applied."""
+        """Return the executor's ``(name, args)`` with ``n_workers`` (Ray, Dask: ``n_slots``)."""
         name, args = _name_args(self.executor, default="local")
         if self.n_workers is not None:
-            args = {**args, "n_workers": self.n_workers}
+            args = {**args, self._workers_arg: self.n_workers}
         return name, args
 
 
@@ -295,15 +296,15 @@ def _check_executor(cfg: StudyConfig) -> None:
     if not isinstance(args, Mapping):
         raise ConfigError(f"executor.{name}: the arguments must be a mapping. Got {_short(args)}.")
     cls = _wrap("executor", lambda: executor_class(name))
-    if cfg.n_workers is not None:
-        try:
-            takes = "n_workers" in inspect.signature(cls).parameters
-        except (TypeError, ValueError):
-            takes = True
-        if not takes:
-            raise ConfigError(
-                f"n_workers: the {name!r} executor runs a fixed number of trials at once; remove "
-                "n_workers or use executor: local.")
+    try:
+        params = inspect.signature(cls).parameters
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    cfg._workers_arg = next((a for a in ("n_workers", "n_slots") if a in params), "")
+    if cfg.n_workers is not None and not cfg._workers_arg:
+        raise ConfigError(
+            f"n_workers: the {name!r} executor runs a fixed number of trials at once; remove "
+            "n_workers or use executor: local.")
 
 
 # -- building a run ------------------------------------------------------------------------------
