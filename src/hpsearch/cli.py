@@ -246,8 +246,9 @@ def _execute(plan: RunPlan) -> None:
         total = "until stopped" if n_trials is None else f"to {n_trials} trials"
         console.print(f"Study {study.name!r} ({study.metric}, {study.mode}) in "
                       f"{getattr(study.storage, 'display_url', study.storage.url)}: "
-                      f"{study.n_finished} finished, running {total} on the {name} executor "
-                      f"({plan.executor.n_slots} at once).", soft_wrap=True)
+                      f"{study.n_finished} finished, running {total} on the {name} executor"
+                      + (f" ({slots} at once)." if (slots := plan.executor.n_slots) else "."),
+                      soft_wrap=True)
         try:
             with _Progress(study, n_trials, console) as progress:
                 plan.optimize(callbacks=[progress])
