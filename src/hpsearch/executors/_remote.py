@@ -98,7 +98,8 @@ def dumps_objective(objective: Callable[..., Any]) -> bytes:
     modules = _by_value_modules(objective)
     registered = []
     for m in modules:
-        if not cloudpickle.is_registered_pickle_by_value(m):  # else the caller keeps it
+        # a module the caller registered (hpsearch._objective) stays registered afterwards
+        if m.__name__ not in cloudpickle.list_registry_pickle_by_value():
             cloudpickle.register_pickle_by_value(m)
             registered.append(m)
     try:
