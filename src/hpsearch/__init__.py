@@ -35,6 +35,8 @@ from hpsearch.schedulers import (
 )
 from hpsearch.searchers import (
     AutoSearcher,
+    CMAESSearcher,
+    GPSearcher,
     GridSearcher,
     RandomSearcher,
     Searcher,
@@ -62,6 +64,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ASHAScheduler",
     "AutoSearcher",
+    "CMAESSearcher",
     "Categorical",
     "CompositeScheduler",
     "ConfigError",
@@ -72,6 +75,7 @@ __all__ = [
     "ExecutorError",
     "FIFOScheduler",
     "Float",
+    "GPSearcher",
     "GridSearcher",
     "HpsearchError",
     "HyperbandScheduler",

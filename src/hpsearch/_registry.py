@@ -31,6 +31,8 @@ SEARCHERS: dict[str, str] = {
     "sobol": "hpsearch.searchers.sobol:SobolSearcher",
     "tpe": "hpsearch.searchers.tpe:TPESearcher",
     "auto": "hpsearch.searchers.auto:AutoSearcher",
+    "gp": "hpsearch.searchers.gp:GPSearcher",
+    "cmaes": "hpsearch.searchers.cmaes:CMAESSearcher",
 }
 SCHEDULERS: dict[str, str] = {
     "fifo": "hpsearch.schedulers.fifo:FIFOScheduler",
