@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr, logsumexp, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from hpsearch.space import Categorical, Distribution, Float, Int
 
@@ -105,8 +105,9 @@ def _log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     flip = a > 0
     a2 = np.where(flip, -b, a)
     b2 = np.where(flip, -a, b)
-    la, lb = log_ndtr(a2), log_ndtr(b2)
-    return lb + np.log(np.maximum(-np.expm1(np.minimum(la - lb, 0.0)), 1e-300))  # type: ignore[no-any-return]
+    # Phi(b) - Phi(a) on the lower side of 0, where it has full relative precision; a kernel
+    # mass below 1e-300 only ever meets the prior component, which never underflows.
+    return np.log(np.maximum(ndtr(b2) - ndtr(a2), 1e-300))  # type: ignore[no-any-return]
 
 
 def recency_weights(n: int) -> np.ndarray:
@@ -192,23 +193,37 @@ class ParzenEstimator:
             An array of shape ``(m,)``.
 
         """
-        m = x.shape[0]
-        total = np.zeros((m, len(self.log_w)))
+        m, n_comp = x.shape[0], len(self.log_w)
+        n = n_comp - 1  # observation components; the last one is the prior
+        sd = self.sigma[:, 0]
+        # per-component constants: mixture weight, Gaussian normalization, truncation (eq. 5)
+        const = self.log_w - self.log_z.sum(axis=1)
+        n_float = sum(1 for j in self.num if self.dims[j].kind == "float")
+        const = const - n_float * (np.log(sd) + 0.5 * math.log(2 * math.pi))
+        total = np.tile(const, (m, 1))  # (m, n_comp)
+        inv_sd = 1.0 / sd
         for col, j in enumerate(self.num):
             dim = self.dims[j]
-            mu, sd = self.mu[None, :, col], self.sigma[None, :, 0]
-            lz = self.log_z[None, :, col]
+            mu = self.mu[:, col]
             if dim.kind == "float":
-                z = (x[:, j][:, None] - mu) / sd
-                total += -0.5 * z * z - np.log(sd) - 0.5 * math.log(2 * math.pi) - lz
-            else:
-                _, lo, hi = _cells(dim, x[:, j])
-                total += _log_mass((lo[:, None] - mu) / sd, (hi[:, None] - mu) / sd) - lz
+                z = (x[:, j][:, None] - mu[None, :]) * inv_sd[None, :]
+                total -= 0.5 * z * z
+                continue
+            # discrete: the cell mass; observations share few distinct centres, so evaluate a
+            # (candidates x distinct centres) table and gather it
+            _, lo, hi = _cells(dim, x[:, j])
+            uniq, inv = np.unique(mu[:n], return_inverse=True)
+            s_obs = sd[0] if n else 1.0
+            table = _log_mass((lo[:, None] - uniq) / s_obs, (hi[:, None] - uniq) / s_obs)
+            total[:, :n] += table[:, inv.reshape(-1)]
+            total[:, n] += _log_mass((lo - mu[n]) / sd[n], (hi - mu[n]) / sd[n])
         for col, j in enumerate(self.cat):
             k = int(self.k[col])
-            xi = np.minimum(np.floor(x[:, j] * k).astype(int), k - 1)[:, None]
-            own = self.c[None, :, col]
+            xi = np.minimum(np.floor(x[:, j] * k).astype(int), k - 1)
             lam = self.lam[col]
-            p = np.where(own < 0, 1.0 / k, np.where(xi == own, 1.0 - lam, lam / max(k - 1, 1)))
-            total += np.log(p)
-        return logsumexp(total + self.log_w[None, :], axis=1)  # type: ignore[no-any-return]
+            table = np.where(np.arange(k)[None, :] == xi[:, None], math.log1p(-lam),
+                             math.log(lam / (k - 1)) if k > 1 and lam > 0 else -np.inf)
+            total[:, :n] += table[:, self.c[:n, col]]
+            total[:, n] += -math.log(k)
+        top = total.max(axis=1, keepdims=True)
+        return (top + np.log(np.exp(total - top).sum(axis=1, keepdims=True)))[:, 0]  # type: ignore[no-any-return]

@@ -19,8 +19,8 @@ from hpsearch.trial import Mode, Trial, TrialState
 
 __all__ = ["TPESearcher"]
 
-# ranking tiers of the observations (lower is better)
-_COMPLETED, _STOPPED, _BAD = 0, 1, 2
+# kinds of trials (the first two are ranking tiers: lower is better)
+_COMPLETED, _STOPPED, _FAILED, _LIVE = 0, 1, 2, 3
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,11 @@ class TPESearcher(Searcher):
         self._space: SearchSpace | None = None
         self._groups: list[_Group] = []
         self._x = np.empty((0, 0))
-        self._refs: list[Any] = []
+        self._refs: list[Trial] = []
+        self._kind = np.zeros(0, dtype=np.int8)
+        self._budget = np.zeros(0)
+        self._value = np.zeros(0)
+        self._root = np.zeros(0, dtype=np.int64)
 
     # -- memo of the unit coordinates -------------------------------------------------------
     def _prepare(self, space: SearchSpace) -> None:
@@ -143,51 +147,68 @@ class TPESearcher(Searcher):
                               default=str)
             by_cond.setdefault(cond, []).append(j)
         self._groups = [_Group(np.array(c), [dims[j] for j in c]) for c in by_cond.values()]
-        self._x = np.empty((64, len(names)))
+        self._x = np.empty((0, len(names)))
         self._refs = []
+        self._kind = np.zeros(0, dtype=np.int8)
+        self._budget = np.zeros(0)
+        self._value = np.zeros(0)
+        self._root = np.zeros(0, dtype=np.int64)
 
-    def _unit_rows(self, space: SearchSpace, trials: Sequence[Trial]) -> np.ndarray:
+    def _grow(self, n: int) -> None:
+        cap = self._x.shape[0]
+        if cap >= n:
+            return
+        cap = max(n, 2 * cap)
+        x = np.empty((cap, self._x.shape[1]))
+        x[: len(self._refs)] = self._x[: len(self._refs)]
+        self._x = x
+        for name in ("_kind", "_budget", "_value", "_root"):
+            old = getattr(self, name)
+            arr = np.zeros(cap, dtype=old.dtype)
+            arr[: len(old)] = old[: min(len(old), cap)]
+            setattr(self, name, arr)
+
+    def _update(self, space: SearchSpace, trials: Sequence[Trial]) -> int:
+        """Refresh the memo rows of the trials that changed; return the number of trials."""
         n = len(trials)
-        if self._x.shape[0] < n:
-            grown = np.empty((max(n, 2 * self._x.shape[0]), self._x.shape[1]))
-            grown[: len(self._refs)] = self._x[: len(self._refs)]
-            self._x = grown
+        self._grow(n)
         del self._refs[n:]
         for i, t in enumerate(trials):
-            p = t.params
             if i < len(self._refs):
-                ref = self._refs[i]
-                if ref is p or ref == p:
+                old = self._refs[i]
+                if old is t:
                     continue
-                self._refs[i] = p
+                self._refs[i] = t
+                same_params = old.params is t.params or old.params == t.params
             else:
-                self._refs.append(p)
-            self._x[i] = space.to_unit(p)
-        return self._x[:n]
-
-    def _history(self, space: SearchSpace, trials: Sequence[Trial], mode: Mode) -> _History:
-        x = self._unit_rows(space, trials)
-        latest: dict[int, int] = {}
-        for t in trials:
-            latest[t.number if t.retry_of is None else t.retry_of] = t.number
-        sign = 1.0 if mode == "min" else -1.0
-        rows, tiers, budgets, losses, bad = [], [], [], [], []
-        for i, t in enumerate(trials):
-            root = t.number if t.retry_of is None else t.retry_of
-            if latest.get(root, t.number) != t.number:
-                continue  # replaced by a retry
+                self._refs.append(t)
+                same_params = False
+            if not same_params:
+                self._x[i] = space.to_unit(t.params)
             st, v = t.state, t.value
             if st in (TrialState.COMPLETED, TrialState.STOPPED) and v is not None and \
                     math.isfinite(v):
-                rows.append(i)
-                tiers.append(_COMPLETED if st == TrialState.COMPLETED else _STOPPED)
-                budgets.append(t.budget_used if st == TrialState.STOPPED else 0.0)
-                losses.append(sign * v)
-            elif st.is_finished or self.constant_liar:
-                bad.append(i)
-        r = np.array(rows, dtype=int)
-        order = np.lexsort((r, np.array(losses), -np.array(budgets), np.array(tiers)))
-        return _History(x, r[order], np.array(bad, dtype=int))
+                self._kind[i] = _COMPLETED if st == TrialState.COMPLETED else _STOPPED
+                self._value[i] = v
+                self._budget[i] = t.budget_used if st == TrialState.STOPPED else 0.0
+            else:
+                self._kind[i] = _FAILED if st.is_finished else _LIVE
+            self._root[i] = i if t.retry_of is None else t.retry_of
+        return n
+
+    def _history(self, space: SearchSpace, trials: Sequence[Trial], mode: Mode) -> _History:
+        n = self._update(space, trials)
+        kind, root = self._kind[:n], self._root[:n]
+        latest = np.full(n, -1)
+        np.maximum.at(latest, root, np.arange(n))
+        current = latest[root] == np.arange(n)  # not replaced by a retry
+        rows = np.flatnonzero(current & (kind <= _STOPPED))
+        loss = self._value[rows] if mode == "min" else -self._value[rows]
+        order = np.lexsort((rows, loss, -self._budget[rows], kind[rows]))
+        bad_kind = kind == _FAILED
+        if self.constant_liar:
+            bad_kind |= kind == _LIVE
+        return _History(self._x[:n], rows[order], np.flatnonzero(current & bad_kind))
 
     # -- the Searcher protocol --------------------------------------------------------------
     def suggest(
