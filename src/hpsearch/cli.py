@@ -83,8 +83,12 @@ def _stdout() -> Console:
     return console
 
 
-_STORAGE_HELP = f"Storage URL (default: the study file's, else {DEFAULT_STORAGE_URL})."
-_storage_option = click.option("--storage", envvar="HPSEARCH_STORAGE", help=_STORAGE_HELP)
+_storage_option = click.option(
+    "--storage", envvar="HPSEARCH_STORAGE",
+    help=f"Storage URL (default: $HPSEARCH_STORAGE, else {DEFAULT_STORAGE_URL}).")
+_run_storage_option = click.option(
+    "--storage", envvar="HPSEARCH_STORAGE",
+    help="Storage URL (default: $HPSEARCH_STORAGE, else the study file's storage).")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -297,7 +301,7 @@ def _print_results(console: Console, study: Study, top: int = 5) -> None:
 
 @cli.command()
 @click.argument("study_file", type=click.Path(exists=True, dir_okay=False))
-@_storage_option
+@_run_storage_option
 @click.option("--n-trials", type=click.IntRange(min=1), help="Study-wide total of trials.")
 @click.option("--n-workers", type=click.IntRange(min=1), help="Concurrent trials.")
 @click.option("--executor", help="Executor name (local, inline, ...).")
