@@ -61,13 +61,13 @@ def test_random_arrival_order_keeps_floor_n_over_eta_on_average():
     rng = np.random.default_rng(0)
     values = [0.1 * (i + 1) for i in range(9)]
     counts, best_kept = [], 0
-    for _ in range(3000):
+    for _ in range(1500):
         kept = _online(list(rng.permutation(9)), values)
         counts.append(len(kept))
         best_kept += 8 in kept
     expected = float(sum(Fraction(max(1, i // 3), i) for i in range(1, 10)))  # 3.49
-    assert np.mean(counts) == pytest.approx(expected, abs=0.05)
-    assert best_kept == 3000  # the best value at a rung always continues
+    assert np.mean(counts) == pytest.approx(expected, abs=0.1)  # 3 standard errors
+    assert best_kept == 1500  # the best value at a rung always continues
     assert min(counts) >= 1
 
 
@@ -132,3 +132,33 @@ def test_rung_values_and_to_config():
     assert s.rung_values(0) == [0.8, 0.2]  # best first
     assert s.to_config() == {"asha": {"min_budget": 1.0, "max_budget": 9.0,
                                       "reduction_factor": 3.0}}
+
+
+@pytest.mark.parametrize("make", [
+    lambda: hp.ASHAScheduler(min_budget=1, max_budget=27, reduction_factor=3),
+    lambda: hp.ASHAScheduler(min_budget=0.5, max_budget=10, reduction_factor=2.5),
+    lambda: hp.HyperbandScheduler(min_budget=1, max_budget=27, reduction_factor=3, seed=1),
+], ids=["asha", "asha-float", "hyperband"])
+def test_memo_equals_recomputation_on_random_histories(make):
+    """Odd budgets, NaN, several reports between decisions, reports of other trials unasked."""
+    rng = np.random.default_rng(9)
+    for mode in ("min", "max"):
+        s = make()
+        trials = []
+        for step in range(150):
+            if not trials or rng.random() < 0.2:
+                trials.append(make_trial(len(trials)))
+            n = int(rng.integers(len(trials)))
+            for _ in range(int(rng.integers(1, 3))):
+                prev = trials[n].budget_used
+                b = rng.choice([prev, prev + 1, prev * 3 + 0.5, max(prev - 1, 0), math.nan, 30])
+                add_report(trials, n, b, rng.choice([rng.random(), math.nan, -math.inf]))
+            other = int(rng.integers(len(trials)))
+            if rng.random() < 0.2 and other != n:
+                add_report(trials, other, trials[other].budget_used + 2, rng.random())
+            d = s.decide(trials[n], trials, mode=mode)
+            fresh = make()
+            assert fresh.decide(trials[n], trials, mode=mode) == d, step
+            tables = getattr(s, "_tables", None) or [s._table]
+            fresh_tables = getattr(fresh, "_tables", None) or [fresh._table]
+            assert [t.values for t in tables] == [t.values for t in fresh_tables], step

@@ -83,9 +83,9 @@ def test_values_are_ranked_only_within_a_bracket():
 
 
 def test_no_bracket_stalls_on_the_fake_clock():
-    curves = synthetic_curves(300, seed=4, max_budget=27)
+    curves = synthetic_curves(200, seed=4, max_budget=27)
     h = _hb(seed=4)
-    sim = simulate(h, curves, n_workers=4, fresh=lambda: _hb(seed=4), check_every=25)
+    sim = simulate(h, curves, n_workers=4, fresh=lambda: _hb(seed=4), check_every=40)
     by_bracket = collections.defaultdict(list)
     for t in sim.trials:
         by_bracket[h.bracket_of(t)].append(t)

@@ -91,7 +91,7 @@ def test_memo_equals_recomputation_on_random_histories():
     for mode in ("min", "max"):
         s = hp.MedianStoppingScheduler(min_budget=0.5, min_trials=2)
         trials = []
-        for step in range(400):
+        for step in range(250):
             if not trials or rng.random() < 0.15:
                 trials.append(make_trial(len(trials)))
             n = int(rng.integers(len(trials)))

@@ -44,8 +44,8 @@ def test_float_rungs_are_reached_by_the_budgets_they_mean():
     assert not hp.ASHAScheduler(min_budget=0.1, max_budget=2.7).decide(t, [t], mode="max").is_stop
 
 
-@settings(max_examples=300, deadline=None)
-@given(lo=st.floats(1e-3, 1e3), ratio=st.floats(1.0001, 1e5), eta=st.floats(1.05, 10.0))
+@settings(max_examples=120, deadline=None)
+@given(lo=st.floats(1e-3, 1e3), ratio=st.floats(1.0001, 1e4), eta=st.floats(1.05, 10.0))
 def test_rungs_bracket_max_budget(lo, ratio, eta):
     hi = lo * ratio
     rungs = rung_budgets(lo, hi, eta)

@@ -228,7 +228,8 @@ class ReportFeed:
         n_old = len(self._objs)
         changed = list(itertools.compress(range(n_old), map(operator.is_not, trials,
                                                             self._objs)))
-        if trial.number < n_old and self._objs[trial.number] is not trial:
+        if (trial.number < n_old and self._objs[trial.number] is not trial
+                and trial.number not in changed):
             changed.append(trial.number)
         for n in changed:
             t = trial if n == trial.number else trials[n]
