@@ -18,8 +18,11 @@ L-BFGS-B from a few starting points.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.linalg
@@ -27,7 +30,7 @@ import scipy.linalg.lapack
 import scipy.optimize
 import scipy.special
 
-__all__ = ["GPModel", "fit_gp", "log_ei", "log_h"]
+__all__ = ["GPModel", "fit_gp", "log_ei", "log_h", "one_blas_thread"]
 
 _SQRT5 = math.sqrt(5.0)
 _LOG_2PI_HALF = 0.5 * math.log(2.0 * math.pi)
@@ -40,6 +43,28 @@ _INV_SQRT_EPS = 1.0 / math.sqrt(np.finfo(float).eps)  # ~ 6.7e7
 _LOG_W_BOUNDS = (math.log(1e-6), math.log(1e4))
 _LOG_S2_BOUNDS = (math.log(0.05), math.log(20.0))
 _LOG_NOISE_BOUNDS = (math.log(1e-6), 0.0)
+
+
+_controller: Any = None
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run BLAS on one thread for the duration (restored after).
+
+    The GP's matrices are small (at most ``max_history`` rows): multithreaded OpenBLAS on them
+    is dominated by synchronization and was 10-70x slower on a busy 2-core machine.
+    """
+    global _controller
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        yield
+        return
+    if _controller is None:
+        _controller = ThreadpoolController()
+    with _controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 # -- log expected improvement ---------------------------------------------------------------

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,7 @@ import scipy.stats
 
 from hpsearch.exceptions import InvalidParameterError, SearchSpaceError
 from hpsearch.searchers._base import Searcher
-from hpsearch.searchers._gp_math import GPModel, fit_gp
+from hpsearch.searchers._gp_math import GPModel, fit_gp, one_blas_thread
 from hpsearch.space import Categorical, ParamValue, SearchSpace
 from hpsearch.trial import Mode, Trial, TrialState
 
@@ -30,31 +29,9 @@ _MAX_GRID = 10_000
 _MAX_SWEEP = 64
 
 
-_controller: Any = None
-
-
 def _fresh_seed() -> int:
     entropy: Any = np.random.SeedSequence().entropy
     return int(entropy) % (2**63)
-
-
-@contextlib.contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Run BLAS on one thread for the duration (restored after).
-
-    The GP's matrices are small (at most ``max_history`` rows): multithreaded OpenBLAS on them
-    is dominated by synchronization and was 10-70x slower on a busy 2-core machine.
-    """
-    global _controller
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-        yield
-        return
-    if _controller is None:
-        _controller = ThreadpoolController()
-    with _controller.limit(limits=1, user_api="blas"):
-        yield
 
 
 def _check_int(name: str, x: Any, low: int) -> int:
@@ -219,7 +196,7 @@ class GPSearcher(Searcher):
         if k < n_startup or len(y) < 2:
             return enc.decode(self._sobol_point(enc, k))
         rng = np.random.default_rng([self.seed, k])
-        with _one_blas_thread():
+        with one_blas_thread():
             x = self._next(enc, X, y, X_pending, rng)
         return enc.decode(x)
 
