@@ -103,3 +103,56 @@ def test_ask_report_tell(tmp_path):
     assert d.is_stop and d.reason.startswith("median")
     assert study.trials[t.number].state == TrialState.STOPPED
     assert study.budget_summary() == {"used": 7.0, "full": 9.0, "fraction": 7 / 9}
+
+
+OBJECTIVE_FILE = '''
+def objective(params, reporter):
+    x = params["x"]
+    value = 0.0
+    for epoch in range(1, 28):
+        value = x * (1 - 0.5 ** epoch)  # higher x learns to a higher level
+        reporter.report(epoch, value, loss=1e4 if x < 0.1 else 1 - value)
+    return {"accuracy": value}
+'''
+
+STUDY_FILE = """
+name: yaml-asha
+objective: obj.py:objective
+metric: accuracy
+mode: max
+space:
+  x: {uniform: [0, 1]}
+scheduler:
+  divergence: {metric: loss, upper_bound: 100}
+  asha: {min_budget: 1, max_budget: 27, reduction_factor: 3}
+n_trials: 30
+executor: {inline: {}}
+storage: sqlite:///STORAGE
+seed: 0
+"""
+
+
+def test_yaml_study_file_runs_divergence_with_asha(tmp_path):
+    from hpsearch.config import load_study_file, prepare_run
+
+    (tmp_path / "obj.py").write_text(OBJECTIVE_FILE)
+    path = tmp_path / "study.yaml"
+    path.write_text(STUDY_FILE.replace("STORAGE", str(tmp_path / "y.db")))
+    plan = prepare_run(load_study_file(path))
+    try:
+        s = plan.study.scheduler
+        assert isinstance(s, hp.CompositeScheduler)
+        assert [m.name for m in s.schedulers] == ["divergence", "asha"]
+        plan.optimize()
+    finally:
+        plan.executor.shutdown()
+    trials = plan.study.trials
+    assert len(trials) == 30 and all(t.state.is_finished for t in trials)
+    for t in trials:  # divergent ones (x < 0.1) stop at their first report
+        if t.params["x"] < 0.1:
+            assert t.state == TrialState.STOPPED and t.budget_used == 1
+    assert {t.budget_used for t in trials if t.state == TrialState.STOPPED} <= {1, 3, 9}
+    summary = plan.study.budget_summary()
+    assert summary["full"] == 27 * 30 and summary["used"] < 0.5 * summary["full"]
+    best_x = max(t.params["x"] for t in trials)
+    assert plan.study.best_trial.params["x"] == best_x  # monotone curves: ASHA keeps the best
