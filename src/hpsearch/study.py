@@ -49,6 +49,7 @@ LOCK_STALE_AFTER = 30.0
 _INTERRUPTED = "interrupted"
 _WORKER_LOST = "worker lost"
 _TIMEOUT = "timeout"
+_LOST_EVENT_GRACE = 10.0  # seconds to wait for the final event of a trial no longer running
 #: lock owners of the optimize calls running in this process (a lock left behind by this
 #: process, e.g. when the storage failed on release, is taken over at once).
 _ACTIVE_OWNERS: set[str] = set()
@@ -757,14 +758,25 @@ class _Runner:
 
     def _loop(self) -> None:
         ex = self.executor
+        idle_since: float | None = None
         while True:
             if self._lock_lost.is_set():
                 raise _LockLost
             more = self._fill()
-            if ex.n_running == 0 and (not more or self._signals or self._past_deadline()):
+            # Done when nothing runs and every submitted trial's last event was handled (a
+            # killed trial's Failed may still be queued: it can create a retry).
+            if ex.n_running == 0 and not self.started_at and (
+                    not more or self._signals or self._past_deadline()):
                 if self._signals:
                     self.interrupted = True
                 return
+            if ex.n_running == 0 and self.started_at:  # the executor owes terminal events
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > _LOST_EVENT_GRACE:
+                    self._fail_unaccounted()
+                    idle_since = None
+            else:
+                idle_since = None
             wait = 0.5
             if self.deadline is not None:
                 wait = max(0.0, min(wait, self.deadline - time.monotonic()))
@@ -784,6 +796,12 @@ class _Runner:
                 for number, t0 in list(self.started_at.items()):
                     if now - t0 > self.trial_timeout:
                         ex.kill(number, _TIMEOUT)
+
+    def _fail_unaccounted(self) -> None:
+        """Record trials the executor no longer runs but never ended (an executor bug)."""
+        for number in list(self.started_at):
+            logger.warning("Trial %d: the executor dropped it without a result.", number)
+            self._handle(Failed(number, f"{_WORKER_LOST}: no result from the executor"))
 
     def _handle(self, ev: Event) -> None:
         study = self.study
