@@ -15,6 +15,8 @@ problems are minimized. Objectives that use BLAS/OpenMP are limited to one threa
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import logging
 import math
@@ -22,7 +24,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +256,17 @@ def save(path: Path, results: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def _seeds(text: str) -> list[int]:
     out: list[int] = []
     for part in text.split(","):
@@ -307,8 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown problem {p!r}; choose from {sorted(PROBLEMS)}")
     results = load(args.results)
     if not args.report:
-        for problem in problems:
-            for seed in _seeds(args.seeds):
+        for seed in _seeds(args.seeds):  # every problem and method for a seed, then the next
+            for problem in problems:
                 for method in methods:
                     key = f"{problem}|{method}|{seed}"
                     if key in results and len(results[key]["values"]) >= args.n_trials:
@@ -316,9 +329,10 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.perf_counter()
                     values = run(method, problem, args.n_trials, seed)
                     secs = time.perf_counter() - t0
-                    results = load(args.results)  # another process may have added runs
-                    results[key] = {"values": values, "seconds": secs}
-                    save(args.results, results)
+                    with _locked(args.results):  # other processes may add runs too
+                        results = load(args.results)
+                        results[key] = {"values": values, "seconds": secs}
+                        save(args.results, results)
                     print(f"{key}: best {min(values):.5g} in {secs:.1f} s", flush=True)
     print(report(results, problems, methods))
     return 0

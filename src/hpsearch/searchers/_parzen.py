@@ -57,7 +57,7 @@ class Dim:
 
 
 def dims_of(dists: list[Distribution]) -> list[Dim]:
-    """The :class:`Dim` of each distribution, in order."""
+    """Return the :class:`Dim` of each distribution, in order."""
     out = []
     for d in dists:
         if isinstance(d, Categorical):

@@ -121,8 +121,10 @@ class GridSearcher(Searcher):
                 f"GridSearcher needs grid values for the continuous parameter {name!r}: pass "
                 f"values={{{name!r}: [...]}} or n_points=.")
         out = []
-        for u in np.linspace(0.0, 1.0, self.n_points):
+        for i, u in enumerate(np.linspace(0.0, 1.0, self.n_points)):
             v = d.from_unit(float(u))
+            if isinstance(d, Float) and i in (0, self.n_points - 1):
+                v = d.low if i == 0 else d.high  # exact bounds (exp(log(x)) may differ)
             if v not in out:
                 out.append(v)
         return out

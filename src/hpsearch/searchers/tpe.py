@@ -116,7 +116,8 @@ class TPESearcher(Searcher):
         _check("gamma", gamma, isinstance(gamma, (int, float)) and 0 < gamma <= 1,
                "a float in the range (0, 1]")
         _check("prior_weight", prior_weight, isinstance(prior_weight, (int, float))
-               and math.isfinite(prior_weight) and prior_weight > 0, "a float in the range (0, inf)")
+               and math.isfinite(prior_weight) and prior_weight > 0,
+               "a float in the range (0, inf)")
         self.n_startup = n_startup
         self.n_ei_candidates = n_ei_candidates
         self.gamma = float(gamma)
