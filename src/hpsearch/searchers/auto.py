@@ -58,6 +58,7 @@ class AutoSearcher(Searcher):
     References:
         Watanabe, S. (2023). arXiv:2304.11127 (TPE). Snoek, J., Larochelle, H. and Adams, R. P.
         (2012). Practical Bayesian Optimization of Machine Learning Algorithms. NeurIPS (GP).
+
     """
 
     name = "auto"
@@ -78,7 +79,7 @@ class AutoSearcher(Searcher):
         self.noisy = bool(noisy)
         self.max_gp_dims = max_gp_dims
         self.max_gp_trials = max_gp_trials
-        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+        self.seed = int(np.random.default_rng().integers(2**63)) if seed is None else int(seed)
         s_tpe, s_gp = (int(s.generate_state(1)[0]) for s in np.random.SeedSequence(self.seed)
                        .spawn(2))
         self._tpe = TPESearcher(seed=s_tpe)

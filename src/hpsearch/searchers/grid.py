@@ -81,7 +81,7 @@ class GridSearcher(Searcher):
         self.values = {str(k): list(v) for k, v in values.items()}
         self.n_points = n_points
         self.shuffle = bool(shuffle)
-        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+        self.seed = int(np.random.default_rng().integers(2**63)) if seed is None else int(seed)
         self._space: SearchSpace | None = None
         self._grid: list[dict[str, ParamValue]] = []
         # memo of the keys taken by trials[:_seen]; recomputed if the history is not an extension

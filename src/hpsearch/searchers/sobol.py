@@ -35,7 +35,8 @@ def sobol_points(d: int, n: int, seed: int) -> np.ndarray:
     """
     engine = qmc.Sobol(d, scramble=True, seed=np.random.default_rng(seed))
     m = max(0, int(np.ceil(np.log2(max(n, 1)))))
-    return engine.random_base2(m)[:n]
+    points: np.ndarray = engine.random_base2(m)[:n]
+    return points
 
 
 class SobolSearcher(Searcher):
@@ -60,7 +61,7 @@ class SobolSearcher(Searcher):
     name = "sobol"
 
     def __init__(self, seed: int | None = None) -> None:
-        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+        self.seed = int(np.random.default_rng().integers(2**63)) if seed is None else int(seed)
         self._points = np.empty((0, 0))
 
     def point(self, d: int, k: int) -> np.ndarray:
@@ -68,7 +69,8 @@ class SobolSearcher(Searcher):
         if self._points.shape[1] != d or self._points.shape[0] <= k:
             n = max(2 * self._points.shape[0] if self._points.shape[1] == d else 0, k + 1, 64)
             self._points = sobol_points(d, 1 << int(np.ceil(np.log2(n))), self.seed)
-        return self._points[k]
+        point: np.ndarray = self._points[k]
+        return point
 
     def suggest(
         self, space: SearchSpace, trials: Sequence[Trial], *, mode: Mode

@@ -123,7 +123,7 @@ class TPESearcher(Searcher):
         self.gamma = float(gamma)
         self.prior_weight = float(prior_weight)
         self.constant_liar = bool(constant_liar)
-        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+        self.seed = int(np.random.default_rng().integers(2**63)) if seed is None else int(seed)
         self._startup = SobolSearcher(seed=self.seed)
         # memo: unit coordinates of each trial's params, checked against the trials each call
         self._space: SearchSpace | None = None
@@ -237,7 +237,8 @@ class TPESearcher(Searcher):
         g_est = self._estimator(h.x, above, g)
         cand = l_est.sample(rng, self.n_ei_candidates)
         score = l_est.log_pdf(cand) - g_est.log_pdf(cand)
-        return cand[int(np.argmax(score))]
+        best: np.ndarray = cand[int(np.argmax(score))]
+        return best
 
     def _estimator(self, x: np.ndarray, rows: np.ndarray, g: _Group) -> ParzenEstimator:
         obs = x[np.ix_(rows, g.cols)]
