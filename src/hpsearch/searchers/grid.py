@@ -90,7 +90,7 @@ class GridSearcher(Searcher):
         self._taken: set[str] = set()
         self._seen = self._n_taken = self._next = 0
         self._last: Trial | None = None
-        self._warned = False
+        self._warned = self._told = False
 
     # -- the grid ---------------------------------------------------------------------------
     def _axis(self, name: str, d: Distribution) -> list[ParamValue]:
@@ -223,7 +223,11 @@ class GridSearcher(Searcher):
     def is_exhausted(self, space: SearchSpace, trials: Sequence[Trial]) -> bool:
         """Whether every grid point is taken by a trial (in any state)."""
         self._sync(space, trials)
-        return self._n_taken >= len(self._keys)
+        done = self._n_taken >= len(self._keys)
+        if done and not self._told:
+            logger.info("GridSearcher: all %d grid points are taken.", len(self._keys))
+            self._told = True
+        return done
 
     def to_config(self) -> dict[str, Any]:  # noqa: D102
         return {self.name: {"values": self.values, "n_points": self.n_points,

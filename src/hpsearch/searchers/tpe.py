@@ -29,6 +29,7 @@ class _Group:
 
     cols: np.ndarray  # column indices into the space's unit vector
     dims: list[Dim]
+    is_whole: bool  # the group is every column, in order
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ class TPESearcher(Searcher):
             cond = json.dumps({k: list(v) for k, v in space[n].when.items()}, sort_keys=True,
                               default=str)
             by_cond.setdefault(cond, []).append(j)
-        self._groups = [_Group(np.array(c), [dims[j] for j in c]) for c in by_cond.values()]
+        self._groups = [_Group(np.array(c), [dims[j] for j in c], c == list(range(len(names))))
+                        for c in by_cond.values()]
         self._x = np.empty((0, len(names)))
         self._refs = []
         self._kind = np.zeros(0, dtype=np.int8)
@@ -200,9 +202,13 @@ class TPESearcher(Searcher):
     def _history(self, space: SearchSpace, trials: Sequence[Trial], mode: Mode) -> _History:
         n = self._update(space, trials)
         kind, root = self._kind[:n], self._root[:n]
-        latest = np.full(n, -1)
-        np.maximum.at(latest, root, np.arange(n))
-        current = latest[root] == np.arange(n)  # not replaced by a retry
+        idx = np.arange(n)
+        current = np.ones(n, dtype=bool)  # not replaced by a retry
+        retries = np.flatnonzero(root != idx)
+        if len(retries):
+            latest = idx.copy()
+            np.maximum.at(latest, root[retries], retries)
+            current = latest[root] == idx
         rows = np.flatnonzero(current & (kind <= _STOPPED))
         loss = self._value[rows] if mode == "min" else -self._value[rows]
         order = np.lexsort((rows, loss, -self._budget[rows], kind[rows]))
@@ -241,7 +247,7 @@ class TPESearcher(Searcher):
         return best
 
     def _estimator(self, x: np.ndarray, rows: np.ndarray, g: _Group) -> ParzenEstimator:
-        obs = x[np.ix_(rows, g.cols)]
+        obs = x[rows] if g.is_whole else x[np.ix_(rows, g.cols)]
         return ParzenEstimator(obs, recency_weights(len(rows)), g.dims,
                                prior_weight=self.prior_weight)
 
