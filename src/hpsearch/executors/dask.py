@@ -15,6 +15,7 @@ import math
 import os
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -56,6 +57,18 @@ def _load_cached(key: str, blob: bytes) -> tuple[Callable[..., Any], bool]:
     return hit
 
 
+_QUEUES: dict[str, Any] = {}  # the event queue of each study run, one handle per worker process
+
+
+def _worker_queue(name: str, factory: Any) -> Any:
+    q = _QUEUES.get(name)
+    if q is None:
+        if len(_QUEUES) > 16:  # handles of finished runs
+            _QUEUES.clear()
+        q = _QUEUES[name] = factory(name)
+    return q
+
+
 def _run_on_worker(key: str, blob: bytes, number: int, params: dict[str, Any],
                    events_name: str, decisions_name: str) -> tuple[str, Any]:
     """Run one trial on a Dask worker (the task), talking to the driver through queues."""
@@ -65,7 +78,7 @@ def _run_on_worker(key: str, blob: bytes, number: int, params: dict[str, Any],
     from hpsearch.executors._worker import ERROR, Reporter, run_trial
 
     Queue: Any = _import_distributed().Queue
-    events = Queue(events_name)
+    events = _worker_queue(events_name, Queue)
     events.put(("started", number, f"pid {os.getpid()} on {get_worker().address}"))
     try:
         objective, takes_reporter = _load_cached(key, blob)
@@ -85,13 +98,22 @@ def _run_on_worker(key: str, blob: bytes, number: int, params: dict[str, Any],
     finally:
         if decisions is not None:
             decisions.close()
-        events.close()
     try:
         cloudpickle.dumps(payload)
     except Exception as e:  # noqa: BLE001
         return ERROR, (f"The objective's result could not be sent to the driver: "
                        f"{type(e).__name__}: {e}")
     return kind, payload
+
+
+def _preload_on_worker(key: str, blob: bytes, events_name: str) -> str | None:
+    """Load the objective and connect the event queue in a worker; the error text, or None."""
+    try:
+        _worker_queue(events_name, _import_distributed().Queue)
+        _load_cached(key, blob)
+    except BaseException as e:  # noqa: BLE001
+        return f"{type(e).__name__}: {e}"
+    return None
 
 
 def _check_resources(resources: Any) -> dict[str, float] | None:
@@ -245,6 +267,35 @@ class DaskExecutor(Executor):
             self._pump = threading.Thread(target=self._pump_events, name="hpsearch-dask-events",
                                           daemon=True)
             self._pump.start()
+        self._preload()
+
+    def _preload(self) -> None:
+        """Load the objective (and its imports) on every worker now, not in the first trials."""
+        workers = list(self.client.scheduler_info(n_workers=-1)["workers"])
+        key, events = f"{self._token}-{self._version}", self._events_queue.name
+        futures = [self.client.submit(_preload_on_worker, key, self._blob, events, workers=[w],
+                                      allow_other_workers=False, pure=False,
+                                      key=f"hpsearch-{self._token}-load-{self._version}-{i}")
+                   for i, w in enumerate(workers)]
+        pending = dict(zip(futures, workers, strict=True))
+        while pending:
+            for _ in range(20):
+                if any(f.done() for f in pending):
+                    break
+                time.sleep(0.05)
+            for f in [f for f in pending if f.done()]:
+                del pending[f]
+                try:
+                    error = f.result()
+                except Exception as e:  # noqa: BLE001 - a worker died while importing
+                    error = f"{type(e).__name__}: {e}"
+                if error:
+                    raise ExecutorError(f"A Dask worker cannot load the objective: {error}")
+            alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
+            for f, w in list(pending.items()):
+                if w not in alive:  # left or restarted under a new address: it loads lazily
+                    f.cancel()
+                    del pending[f]
 
     def _pump_events(self) -> None:
         """Move items of the Dask event queue to the local inbox (a daemon thread)."""
@@ -270,9 +321,7 @@ class DaskExecutor(Executor):
             raise ExecutorError("DaskExecutor.submit() before start(objective).")
         if len(self._futures) >= self.n_slots:
             raise ExecutorError("DaskExecutor.submit(): every slot is busy.")
-        d = self._distributed
-        decisions_name = f"hpsearch-{self._token}-decide-{number}"
-        self._decisions[number] = d.Queue(decisions_name, client=self.client)
+        decisions_name = self._decisions_name(number)
         future = self.client.submit(
             _run_on_worker, f"{self._token}-{self._version}", self._blob, number, dict(params),
             self._events_queue.name, decisions_name, key=f"hpsearch-{self._token}-trial-{number}",
@@ -352,10 +401,19 @@ class DaskExecutor(Executor):
             except Exception:  # noqa: BLE001
                 pass
 
-    def send_decision(self, number: int, stop: bool) -> None:  # noqa: D102
+    def _decisions_name(self, number: int) -> str:
+        return f"hpsearch-{self._token}-decide-{number}"
+
+    def _decision_queue(self, number: int) -> Any:
         q = self._decisions.get(number)
-        if q is not None and number in self._futures:
-            q.put(bool(stop))
+        if q is None:  # created at the first report only: trials that never report cost nothing
+            q = self._decisions[number] = self._distributed.Queue(
+                self._decisions_name(number), client=self.client)
+        return q
+
+    def send_decision(self, number: int, stop: bool) -> None:  # noqa: D102
+        if number in self._futures:
+            self._decision_queue(number).put(bool(stop))
 
     def _restart_worker(self, description: str) -> None:
         address = description.rpartition(" on ")[2]
@@ -372,8 +430,8 @@ class DaskExecutor(Executor):
         where = self._started.get(number)
         future.cancel()
         q = self._decisions.get(number)
-        if q is not None:
-            q.put(True)  # a trial waiting for a decision stops at once
+        if q is not None:  # the trial has reported: it may be waiting for a decision
+            q.put(True)
         if where is not None:
             self._restart_worker(where)
         self._end(number)
