@@ -12,7 +12,7 @@ import scipy.special
 import hpsearch as hp
 from hpsearch.exceptions import InvalidParameterError, SearchSpaceError
 from hpsearch.searchers import _gp_math
-from hpsearch.searchers.gp import GPSearcher, _Encoding
+from hpsearch.searchers.gp import GPSearcher, _Encoding, _warp
 from hpsearch.trial import Trial, TrialState
 
 # -- test functions --------------------------------------------------------------------------
@@ -123,6 +123,20 @@ def test_fitted_model_interpolates_a_smooth_function() -> None:
     yt = (np.sin(3 * Xt[:, 0]) * np.cos(2 * Xt[:, 1]) - y.mean()) / y.std()
     assert np.sqrt(np.mean((mean - yt) ** 2)) < 0.05
     assert np.all(var > 0)
+
+
+def test_output_warping_stretches_the_good_tail_only() -> None:
+    bad_tail = np.array([0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 50.0, 400.0, 3000.0])
+    w = _warp(bad_tail)
+    assert np.all(np.diff(w) > 0)  # monotone: the ranking and the incumbent are kept
+    assert abs(w.mean()) < 1e-9 and w.std() == pytest.approx(1.0)
+    plain = (bad_tail - bad_tail.mean()) / bad_tail.std()
+    # the good trials are spread over more of the scale than after plain standardization
+    assert (w[6] - w[0]) > 5 * (plain[6] - plain[0])
+    # a long tail of *good* values (Hartmann-like) is left as plain standardization has it
+    good_tail = -bad_tail
+    np.testing.assert_allclose(_warp(good_tail), (good_tail - good_tail.mean()) / good_tail.std(),
+                               atol=1e-9)
 
 
 # -- optimization quality --------------------------------------------------------------------

@@ -350,7 +350,7 @@ def fit_gp(X: np.ndarray, y: np.ndarray, is_cat: np.ndarray, rng: np.random.Gene
     for theta0 in starts:
         res = scipy.optimize.minimize(
             _neg_log_posterior, np.clip(theta0, lo, hi), args=(y, dists, is_cat), jac=True,
-            method="L-BFGS-B", bounds=bounds, options={"maxiter": 200, "gtol": 1e-4})
+            method="L-BFGS-B", bounds=bounds, options={"maxiter": 200, "gtol": 1e-3, "ftol": 1e-7})
         if best is None or res.fun < best[0]:
             best = (float(res.fun), res.x)
     assert best is not None  # noqa: S101 - starts is never empty
