@@ -23,6 +23,8 @@ from hpsearch.exceptions import (
     TrialStopped,
 )
 from hpsearch.executors import Executor, InlineExecutor, LocalExecutor, Reporter
+from hpsearch.executors.dask import DaskExecutor
+from hpsearch.executors.ray import RayExecutor
 from hpsearch.schedulers import (
     ASHAScheduler,
     CompositeScheduler,
@@ -68,6 +70,7 @@ __all__ = [
     "Categorical",
     "CompositeScheduler",
     "ConfigError",
+    "DaskExecutor",
     "Decision",
     "Distribution",
     "DivergenceScheduler",
@@ -86,6 +89,7 @@ __all__ = [
     "MedianStoppingScheduler",
     "MissingDependencyError",
     "RandomSearcher",
+    "RayExecutor",
     "Report",
     "Reporter",
     "Scheduler",
