@@ -40,7 +40,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="hpsearch-mem-")
     storage = args.storage or f"sqlite:///{os.path.join(tmp, 'memory.db')}"
     space = {"x": hp.Float(-5.0, 5.0), "n": hp.Int(1, 100), "c": hp.Categorical(["a", "b", "c"])}
-    study = hp.create_study("memory", space=space, storage=storage, seed=0)
+    study = hp.create_study("memory", space=space, storage=storage, seed=0, searcher="random")
 
     stamps: list[tuple[int, float, float]] = []  # (finished trials, monotonic time, rss MB)
     n_done = 0

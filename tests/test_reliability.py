@@ -182,6 +182,11 @@ def _trials(tmp_path: Path) -> list[hp.Trial]:
         st.close()
 
 
+def _new(storage: str) -> hp.Study:
+    """A study of one Float with random search (cheap and reproducible per fresh trial)."""
+    return hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=storage, searcher="random")
+
+
 def _load(tmp_path: Path) -> hp.Study:
     return hp.load_study("s", storage=f"sqlite:///{tmp_path / 's.db'}", scheduler="fifo")
 
@@ -313,7 +318,7 @@ def test_second_driver_is_refused_and_a_killed_drivers_lock_is_taken_over(tmp_pa
 
 def test_lock_of_another_host_is_taken_over_only_once_stale(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    study = hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=f"sqlite:///{tmp_path}/s.db")
+    study = _new(f"sqlite:///{tmp_path}/s.db")
     st, sid = study.storage, study._study_id
     other = "some-other-host:1234:abcd"
     assert st.acquire_lock(sid, other, now=time.time(), stale_after=30.0)
@@ -327,7 +332,7 @@ def test_lock_of_another_host_is_taken_over_only_once_stale(
 
 
 def test_lock_left_by_this_process_is_taken_over(tmp_path: Path) -> None:
-    study = hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=f"sqlite:///{tmp_path}/s.db")
+    study = _new(f"sqlite:///{tmp_path}/s.db")
     owner = f"{socket.gethostname()}:{os.getpid()}:deadbeef"  # no optimize of ours holds it
     assert study.storage.acquire_lock(study._study_id, owner, now=time.time(), stale_after=30)
     study.optimize(lambda p: p["x"], n_trials=1, executor=hp.InlineExecutor())
@@ -337,7 +342,7 @@ def test_lock_left_by_this_process_is_taken_over(tmp_path: Path) -> None:
 def test_heartbeat_keeps_the_lock_during_a_long_inline_trial(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(study_mod, "HEARTBEAT_INTERVAL", 0.05)
-    study = hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=f"sqlite:///{tmp_path}/s.db")
+    study = _new(f"sqlite:///{tmp_path}/s.db")
     beats: list[float | None] = []
 
     def objective(p: dict[str, float]) -> float:  # blocks the driver's thread
@@ -353,7 +358,7 @@ def test_heartbeat_keeps_the_lock_during_a_long_inline_trial(
 def test_a_driver_whose_lock_was_taken_over_stops_without_writing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(study_mod, "HEARTBEAT_INTERVAL", 0.05)
-    study = hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=f"sqlite:///{tmp_path}/s.db")
+    study = _new(f"sqlite:///{tmp_path}/s.db")
     st, sid = study.storage, study._study_id
 
     def objective(p: dict[str, float], reporter: Any) -> float:
@@ -400,6 +405,7 @@ def test_sigint_to_hpsearch_run_waits_for_running_trials_then_resume_completes(
         objective: obj.py:objective
         space:
           x: {uniform: [0, 1]}
+        searcher: random
         n_trials: 4
         executor: inline
         storage: sqlite:///db.sqlite
@@ -504,7 +510,7 @@ def local() -> Any:
 
 def test_worker_killed_mid_trial_is_failed_then_retried_per_policy(tmp_path: Path,
                                                                    local: Any) -> None:
-    study = hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=f"sqlite:///{tmp_path}/s.db")
+    study = _new(f"sqlite:///{tmp_path}/s.db")
     study.optimize(_sigkill_self, n_trials=1, executor=local, max_retries=2)
     trials = study.trials
     assert [(t.retry_of, t.attempt) for t in trials] == [(None, 0), (0, 1), (0, 2)]
@@ -518,7 +524,7 @@ def test_worker_killed_mid_trial_is_failed_then_retried_per_policy(tmp_path: Pat
 
 
 def test_retries_lost_by_a_crash_are_created_on_resume(tmp_path: Path, local: Any) -> None:
-    study = hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=f"sqlite:///{tmp_path}/s.db")
+    study = _new(f"sqlite:///{tmp_path}/s.db")
     study.optimize(_sigkill_self, n_trials=1, executor=local)  # max_retries=0: no retry
     study.optimize(lambda p: p["x"], n_trials=1, executor=local, max_retries=1)
     first, retry = study.trials
@@ -529,7 +535,7 @@ def test_retries_lost_by_a_crash_are_created_on_resume(tmp_path: Path, local: An
 
 def test_trial_timeout_kills_the_worker_and_retries_only_with_retry_timeouts(
         tmp_path: Path, local: Any) -> None:
-    study = hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=f"sqlite:///{tmp_path}/s.db")
+    study = _new(f"sqlite:///{tmp_path}/s.db")
     study.optimize(_sleep_long, n_trials=2, executor=local, trial_timeout=0.5, max_retries=1)
     assert [(t.state, t.reason) for t in study.trials] == [(TrialState.FAILED, "timeout")] * 2
     study.optimize(_sleep_long, n_trials=3, executor=local, trial_timeout=0.5, max_retries=1,
@@ -542,7 +548,7 @@ def test_trial_timeout_kills_the_worker_and_retries_only_with_retry_timeouts(
 
 def test_study_timeout_stops_long_trials_and_resume_reruns_them(tmp_path: Path,
                                                                 local: Any) -> None:
-    study = hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=f"sqlite:///{tmp_path}/s.db")
+    study = _new(f"sqlite:///{tmp_path}/s.db")
     t0 = time.monotonic()
     study.optimize(_sleep_long, n_trials=4, executor=local, timeout=1.0)
     assert time.monotonic() - t0 < 15  # not the 60 s of the trials
@@ -556,7 +562,7 @@ def test_study_timeout_stops_long_trials_and_resume_reruns_them(tmp_path: Path,
 
 
 def test_inline_trial_timeout_abandons_a_reporting_trial(tmp_path: Path) -> None:
-    study = hp.create_study("s", space={"x": hp.Float(0, 1)}, storage=f"sqlite:///{tmp_path}/s.db")
+    study = _new(f"sqlite:///{tmp_path}/s.db")
 
     def objective(p: dict[str, float], reporter: Any) -> float:
         for i in range(100):
@@ -567,3 +573,190 @@ def test_inline_trial_timeout_abandons_a_reporting_trial(tmp_path: Path) -> None
     study.optimize(objective, n_trials=1, executor=hp.InlineExecutor(), trial_timeout=0.3)
     (t,) = study.trials
     assert t.state == TrialState.FAILED and t.reason == "timeout"
+
+
+# -- storage faults -----------------------------------------------------------------------------
+@pytest.fixture
+def short_busy_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite connections wait 0.3 s (not 5 s) for a lock held by another process."""
+    from hpsearch.storage import _sql
+
+    orig = _sql._sqlite_on_connect
+
+    def on_connect(dbapi_conn: Any, record: Any) -> None:
+        orig(dbapi_conn, record)
+        dbapi_conn.execute("PRAGMA busy_timeout = 300")
+
+    monkeypatch.setattr(_sql, "_sqlite_on_connect", on_connect)
+
+
+def _one_line_naming(e: BaseException, path: Path, cause: str) -> None:
+    msg = str(e)
+    assert "\n" not in msg and str(path) in msg and cause in msg, msg
+
+
+def test_database_locked_by_another_process_stops_the_run_cleanly(
+        tmp_path: Path, short_busy_timeout: None, local: Any) -> None:
+    path = tmp_path / "s.db"
+    study = _new(f"sqlite:///{path}")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time\n"
+         f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+         "sys.stdin.readline(); c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True)\n"
+         "sys.stdin.readline()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        def lock_after_three(s: hp.Study, t: hp.Trial) -> None:
+            if t.state.is_finished and s.n_finished == 3 and holder.stdin:
+                holder.stdin.write("lock\n")
+                holder.stdin.flush()
+                assert holder.stdout and holder.stdout.readline() == "locked\n"
+
+        with pytest.raises(hp.StorageError) as ei:
+            study.optimize(lambda p: p["x"], n_trials=10, executor=local,
+                           callbacks=[lock_after_three])
+        _one_line_naming(ei.value, path, "database is locked")
+        assert local.n_running == 0  # running trials were killed
+    finally:
+        holder.communicate("release\n", timeout=10)
+    resumed = hp.load_study("s", storage=f"sqlite:///{path}")
+    done = [t for t in resumed.trials if t.state == TrialState.COMPLETED]
+    assert len(done) >= 3
+    resumed.optimize(lambda p: p["x"], n_trials=10, executor=hp.InlineExecutor())
+    assert resumed.n_finished == 10
+    assert resumed.trials[: len(done)] == done
+
+
+def test_full_database_stops_the_run_and_resume_completes(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    study = _new(f"sqlite:///{path}")
+
+    def fill_after_three(s: hp.Study, t: hp.Trial) -> None:
+        if t.state.is_finished and s.n_finished == 3:  # no page may be added from now on
+            with s.storage._tx() as conn:  # type: ignore[attr-defined]
+                n = conn.exec_driver_sql("PRAGMA page_count").scalar()
+                conn.exec_driver_sql(f"PRAGMA max_page_count = {n}")
+
+    with pytest.raises(hp.StorageError) as ei:
+        study.optimize(lambda p: {"value": p["x"], "note": "y" * 4000}, n_trials=40,
+                       executor=hp.InlineExecutor(), callbacks=[fill_after_three])
+    _one_line_naming(ei.value, path, "database or disk is full")
+    committed = _trials(tmp_path)
+    assert len([t for t in committed if t.state == TrialState.COMPLETED]) >= 3
+    resumed = hp.load_study("s", storage=f"sqlite:///{path}")  # a new connection: no limit
+    resumed.optimize(lambda p: p["x"], n_trials=40, executor=hp.InlineExecutor())
+    assert resumed.n_finished == 40
+    assert all(resumed.trials[t.number] == t for t in committed if t.state.is_finished)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Any:
+    """A 1 MiB tmpfs mounted in tmp_path (root only), unmounted afterwards."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)],
+                       capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_and_read_only_filesystem(tmpfs: Path) -> None:
+    path = tmpfs / "s.db"
+    url = f"sqlite:///{path}"
+    study = _new(url)
+    study.optimize(lambda p: p["x"], n_trials=3, executor=hp.InlineExecutor())
+    filler = tmpfs / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:  # take all the space that is left
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    with pytest.raises(hp.StorageError) as ei:
+        study.optimize(lambda p: {"value": p["x"], "note": "y" * 20000}, n_trials=50,
+                       executor=hp.InlineExecutor())
+    assert "\n" not in str(ei.value) and str(path) in str(ei.value)
+    study.storage.close()
+    filler.unlink()
+    study = hp.load_study("s", storage=url)
+    assert [t.state for t in study.trials[:3]] == [TrialState.COMPLETED] * 3
+    study.storage.close()
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    with pytest.raises(hp.StorageError) as ei:
+        ro = hp.load_study("s", storage=url)
+        ro.optimize(lambda p: p["x"], n_trials=5, executor=hp.InlineExecutor())
+    assert "\n" not in str(ei.value) and str(path) in str(ei.value)
+    subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+    study = hp.load_study("s", storage=url)
+    study.optimize(lambda p: p["x"], n_trials=5, executor=hp.InlineExecutor())
+    assert study.n_finished == 5
+
+
+def test_corrupt_file_gives_one_line_storage_error(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(hp.StorageError) as ei:
+        hp.load_study("s", storage=f"sqlite:///{garbage}")
+    _one_line_naming(ei.value, garbage, "not a database")
+    # A database whose pages were overwritten in the middle.
+    path = tmp_path / "s.db"
+    study = _new(f"sqlite:///{path}")
+    study.optimize(lambda p: {"value": p["x"], "note": "y" * 3000}, n_trials=30,
+                   executor=hp.InlineExecutor())
+    study.storage.close()
+    data = bytearray(path.read_bytes())
+    assert len(data) > 16384
+    data[8192:16384] = os.urandom(8192)
+    path.write_bytes(bytes(data))
+    with pytest.raises(hp.StorageError) as ei:
+        hp.load_study("s", storage=f"sqlite:///{path}").trials  # noqa: B018
+    assert "\n" not in str(ei.value) and str(path) in str(ei.value)
+
+
+READER = textwrap.dedent(r'''
+    import sys, time
+    import hpsearch as hp
+    url, n = sys.argv[1], int(sys.argv[2])
+    reads = errors = 0
+    print("ready", flush=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            trials = hp.load_study("s", storage=url).trials
+            reads += 1
+            if sum(t.state.is_finished for t in trials) >= n:
+                break
+        except Exception as e:
+            errors += 1
+            print(repr(e), file=sys.stderr)
+    print(reads, errors, flush=True)
+''')
+
+
+def test_a_reader_in_another_process_never_blocks_or_breaks_the_run(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = _new(url)
+    reader = subprocess.Popen([sys.executable, str(_script(tmp_path, READER, "reader.py")), url,
+                               "300"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout and reader.stdout.readline() == "ready\n"
+
+        def objective(p: dict[str, float]) -> float:
+            time.sleep(0.005)
+            return p["x"]
+
+        study.optimize(objective, n_trials=300, executor=hp.InlineExecutor())
+        out, err = reader.communicate(timeout=90)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.communicate()
+    reads, errors = map(int, out.split())
+    assert errors == 0, err
+    assert reads >= 2
+    assert study.n_finished == 300
