@@ -151,7 +151,8 @@ class DaskExecutor(Executor):
     fresh one); the trial is recorded FAILED at once. Workers never open the database.
 
     Args:
-        address: the scheduler's address; None: a new ``LocalCluster``.
+        address: the scheduler's address; None: ``DASK_SCHEDULER_ADDRESS`` when set (dask's
+            ``scheduler-address`` setting), else a new ``LocalCluster``.
         resources_per_trial: Dask worker resources per trial (``{"GPU": 1}``), declared on the
             workers with ``dask worker --resources "GPU=2"``; None: one worker thread per trial.
         n_slots: concurrent trials; None: the cluster's worker threads (or how many trials its
@@ -208,6 +209,8 @@ class DaskExecutor(Executor):
         import dask
 
         d = self._distributed
+        if self.address is None:  # DASK_SCHEDULER_ADDRESS, like dask's own Client()
+            self.address = dask.config.get("scheduler-address", None) or None
         try:
             with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
                 if self.address is None:

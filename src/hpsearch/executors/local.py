@@ -358,7 +358,7 @@ class LocalExecutor(Executor):
 
 
 def _visible_gpus() -> list[str]:
-    """The GPU ids the driver sees: its CUDA_VISIBLE_DEVICES entries, else 0..n-1 from torch."""
+    """Return the GPU ids the driver sees: its CUDA_VISIBLE_DEVICES entries, else 0..n-1."""
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         ids = []

@@ -187,8 +187,9 @@ class RayExecutor(Executor):
     when they are unset.
 
     Args:
-        address: the cluster's ``host:port`` (or ``"auto"``); None: the running Ray of this process
-            or a new local one.
+        address: the cluster's ``host:port`` (or ``"auto"``); None: the running Ray of this
+            process, else ``RAY_ADDRESS`` when set (as ``ray.init`` reads it), else a new local
+            Ray instance.
         resources_per_trial: resources of one trial: ``cpu`` and ``gpu`` (fractions allowed) and
             any custom resource the nodes declare.
         n_slots: concurrent trials; None: as many as the cluster's resources fit
