@@ -182,6 +182,7 @@ class GPSearcher(Searcher):
         self.n_restarts = _check_int("n_restarts", n_restarts, 1)
         self.warp = bool(warp)
         self._sobol: tuple[int, np.ndarray] | None = None  # (dim, points): a cache
+        self._enc: _Encoding | None = None
 
     # -- the public contract ----------------------------------------------------------------
     def suggest(
@@ -196,7 +197,9 @@ class GPSearcher(Searcher):
         if space.is_conditional:
             raise SearchSpaceError(
                 "GPSearcher does not support conditional parameters; use TPESearcher.")
-        enc = _Encoding(space)
+        if self._enc is None or not (self._enc.space is space or self._enc.space == space):
+            self._enc = _Encoding(space)  # a cache: a pure function of the space
+        enc = self._enc
         k = sum(1 for t in trials if t.retry_of is None)
         X, y, X_pending = self._data(enc, trials, mode)
         n_startup = self.n_startup if self.n_startup is not None else max(10, 2 * len(space))
