@@ -139,10 +139,13 @@ def _dlog_h(z: np.ndarray, logh: np.ndarray) -> np.ndarray:
 
 def _matern(r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Matern 5/2 ``M(r)`` and ``dM/d(r**2)`` for squared distances ``r2`` (unit signal)."""
-    r = np.sqrt(np.maximum(r2, 0.0))
-    e = np.exp(-_SQRT5 * r)
-    m = (1.0 + _SQRT5 * r + (5.0 / 3.0) * r2) * e
-    dm = -(5.0 / 6.0) * (1.0 + _SQRT5 * r) * e
+    sr = np.sqrt(np.maximum(r2, 0.0))
+    sr *= _SQRT5  # sqrt(5) r
+    e = np.exp(-sr)
+    sr += 1.0  # 1 + sqrt(5) r
+    dm = sr * e
+    m = dm + (5.0 / 3.0) * r2 * e
+    dm *= -5.0 / 6.0
     return m, dm
 
 
@@ -251,8 +254,10 @@ def _cholesky(K: np.ndarray, noise: float) -> np.ndarray:
     n = K.shape[0]
     jitter = 0.0
     for _ in range(6):
+        A = K.copy()
+        A.flat[:: n + 1] += noise + jitter
         try:
-            return np.linalg.cholesky(K + (noise + jitter) * np.eye(n))
+            return np.linalg.cholesky(A)
         except np.linalg.LinAlgError:
             jitter = 1e-8 if jitter == 0.0 else jitter * 10.0
     raise np.linalg.LinAlgError("The kernel matrix is not positive definite even with jitter.")
