@@ -226,12 +226,16 @@ def test_failed_excluded_stopped_used_and_mode_max_is_a_sign_flip() -> None:
     trials[3] = Trial(number=3, state=TrialState.FAILED, params=trials[3].params, reason="x")
     trials[4] = Trial(number=4, state=TrialState.STOPPED, params=trials[4].params, value=7.0,
                       reports=(hp.Report(1.0, 7.0),))
+    trials[5] = Trial(number=5, state=TrialState.STOPPED, params=trials[5].params,
+                      reports=(hp.Report(1.0, 12.0), hp.Report(2.0, 9.0)))  # value not copied
     trials.append(Trial(number=12, state=TrialState.RUNNING, params=trials[0].params))
     X, y, X_pending = s._data(enc, trials, "min")
-    assert len(X) == 11 and 7.0 in y and len(X_pending) == 1
+    assert len(X) == 11 and 7.0 in y and 9.0 in y and len(X_pending) == 1
     # the same history with negated values under mode="max" gives the same suggestion
     flipped = [Trial(number=t.number, state=t.state, params=t.params,
-                     value=None if t.value is None else -t.value) for t in trials]
+                     value=None if t.value is None else -t.value,
+                     reports=tuple(hp.Report(r.budget, -r.value) for r in t.reports))
+               for t in trials]
     a = GPSearcher(seed=5).suggest(BRANIN_SPACE, trials, mode="min")
     b = GPSearcher(seed=5).suggest(BRANIN_SPACE, flipped, mode="max")
     assert a == b

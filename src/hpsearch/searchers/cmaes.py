@@ -341,9 +341,12 @@ class _Replay:
         values: list[float | None] = []
         for k in b.members:
             t = self.result[k]
+            v = t.value
+            if v is None and t.state == TrialState.STOPPED and t.reports:
+                v = t.reports[-1].value  # the last report, if the value was not copied
             ok = t.state in (TrialState.COMPLETED, TrialState.STOPPED) and (
-                t.value is not None and math.isfinite(t.value))
-            values.append(self.sign * t.value if ok and t.value is not None else None)
+                v is not None and math.isfinite(v))
+            values.append(self.sign * v if ok and v is not None else None)
         finite = [v for v in values if v is not None]
         if not finite:
             return  # a generation of failures carries no information

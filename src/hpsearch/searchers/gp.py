@@ -221,9 +221,12 @@ class GPSearcher(Searcher):
         xs, ys, pending = [], [], []
         for t in trials:
             if t.state in (TrialState.COMPLETED, TrialState.STOPPED):
-                if t.value is not None and math.isfinite(t.value):
+                v = t.value
+                if v is None and t.state == TrialState.STOPPED and t.reports:
+                    v = t.reports[-1].value  # the last report, if the value was not copied
+                if v is not None and math.isfinite(v):
                     xs.append(enc.encode(dict(t.params)))
-                    ys.append(t.value if mode == "min" else -t.value)
+                    ys.append(v if mode == "min" else -v)
             elif t.state in (TrialState.PENDING, TrialState.RUNNING):
                 pending.append(enc.encode(dict(t.params)))
         d = len(enc.dists)
