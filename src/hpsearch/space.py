@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 ParamValue = Any  # float | int | a JSON-serializable categorical choice
+_INT_LIMIT = 2**53  # Int bounds: exactly representable as floats (unit coordinates, JSON readers)
 _Condition = dict[str, tuple[Any, ...]]
 
 
@@ -166,12 +167,19 @@ class Float(Distribution):
             )
         if log and low <= 0:
             raise SearchSpaceError(f"Float with log=True needs low > 0. Got low={low}.")
+        if not math.isfinite(high - low):
+            raise SearchSpaceError(
+                f"The range [{low}, {high}] of Float is wider than the largest float; narrow it.")
         if step is not None:
             if not _is_real(step) or not math.isfinite(step) or step <= 0:
                 raise SearchSpaceError(f"The 'step' of Float must be > 0. Got {step!r}.")
             if log:
                 raise SearchSpaceError("Float cannot have both log=True and a step.")
             n = (high - low) / step
+            if not n < 2**53:  # also catches inf: more grid points than floats can count
+                raise SearchSpaceError(
+                    f"The 'step' {step} of Float is too small for the range [{low}, {high}] "
+                    f"({n:.3g} grid points; at most 2**53).")
             if abs(n - round(n)) > 1e-8 * max(1.0, abs(n)):
                 raise SearchSpaceError(
                     f"The 'step' {step} of Float does not divide the range [{low}, {high}]."
@@ -203,7 +211,11 @@ class Float(Distribution):
             return False
         if self.step is not None:
             k = (value - self.low) / self.step
-            return abs(k - round(k)) < 1e-6
+            if abs(k - round(k)) < 1e-6:
+                return True
+            # Far from low, k itself is imprecise: compare the grid point with the value.
+            on_grid = self.low + round(k) * self.step
+            return abs(on_grid - value) <= 1e-9 * max(abs(value), self.step)
         return True
 
     def to_unit(self, value: ParamValue) -> float:  # noqa: D102
@@ -263,6 +275,10 @@ class Int(Distribution):
             if not _is_integer(v):
                 raise SearchSpaceError(f"The '{name}' of Int must be an integer. Got {v!r}.")
         low, high, step = int(low), int(high), int(step)
+        if max(abs(low), abs(high)) > _INT_LIMIT:
+            raise SearchSpaceError(
+                f"The bounds of Int must lie in [-2**53, 2**53] (exact as floats and in JSON). "
+                f"Got low={low}, high={high}.")
         if low > high:
             raise SearchSpaceError(f"Int needs low <= high. Got low={low}, high={high}: swap them.")
         if log and low <= 0:
@@ -294,6 +310,8 @@ class Int(Distribution):
         return self.low <= value <= self.high and (value - self.low) % self.step == 0
 
     def to_unit(self, value: ParamValue) -> float:  # noqa: D102
+        if self.low == self.high:
+            return 0.5
         if self.log:
             lo, hi = math.log(self.low - 0.5), math.log(self.high + 0.5)
             return (math.log(value) - lo) / (hi - lo)
