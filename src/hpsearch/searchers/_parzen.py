@@ -110,6 +110,31 @@ def _log_mass(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(ndtr(b2) - ndtr(a2), 1e-300))  # type: ignore[no-any-return]
 
 
+def _neighbor_bandwidths(obs: np.ndarray) -> np.ndarray:
+    """Per observation and column: the larger gap to its neighbours (inner gap at the ends).
+
+    Args:
+        obs: shape ``(n, d)``, unit coordinates.
+
+    Returns:
+        Bandwidths of shape ``(n, d)`` (before clipping).
+
+    References:
+        Bergstra et al. (2011), section 4.1 (the adaptive Parzen estimator).
+    """
+    n, d = obs.shape
+    out = np.empty((n, d))
+    for col in range(d):
+        order = np.argsort(obs[:, col], kind="stable")
+        ext = np.concatenate([[0.0], obs[order, col], [1.0]])
+        gaps = np.maximum(ext[1:-1] - ext[:-2], ext[2:] - ext[1:-1])
+        if n >= 2:  # the extreme points take their inner gap, not the gap to the bound
+            gaps[0] = ext[2] - ext[1]
+            gaps[-1] = ext[-2] - ext[-3]
+        out[order, col] = gaps
+    return out
+
+
 def recency_weights(n: int) -> np.ndarray:
     """Weights of ``n`` observations in time order: the last 25 get 1, older ones ramp from 1/n.
 
@@ -142,18 +167,25 @@ class ParzenEstimator:
     """
 
     def __init__(self, x: np.ndarray, weights: np.ndarray, dims: list[Dim], *,
-                 prior_weight: float) -> None:
+                 prior_weight: float, bandwidth: str = "auto") -> None:
         n, d = x.shape
         self.dims = dims
         self.num = np.array([j for j, dm in enumerate(dims) if dm.kind != "cat"], dtype=int)
         self.cat = np.array([j for j, dm in enumerate(dims) if dm.kind == "cat"], dtype=int)
         w = np.append(np.asarray(weights, dtype=float), prior_weight)
         self.log_w = np.log(w / w.sum())  # (n + 1,)
-        # numeric: Scott-like multivariate bandwidth, magic clipping from below (eq. 8-9)
-        sigma = SIGMA0 * max(n, 1) ** (-1.0 / (d + 4))
-        sigma = max(sigma, 1.0 / min(100.0, n + 1.0))
-        self.mu = np.vstack([x[:, self.num], np.full((1, len(self.num)), 0.5)])  # (n + 1, d_num)
-        self.sigma = np.append(np.full(n, sigma), PRIOR_SIGMA)[:, None]  # (n + 1, 1)
+        # numeric bandwidths (n, d_num), magic clipping from below (eq. 9)
+        obs = x[:, self.num]
+        min_sigma = 1.0 / min(100.0, n + 2.0)
+        if bandwidth == "auto":
+            bandwidth = "neighbor" if all(dm.kind == "float" for dm in dims) else "scott"
+        if bandwidth == "scott":  # Scott-like multivariate rule (eq. 8)
+            sig = np.full(obs.shape, SIGMA0 * max(n, 1) ** (-1.0 / (d + 4)))
+        else:  # adaptive: the larger gap to the neighbours (Bergstra et al., 2011)
+            sig = _neighbor_bandwidths(obs)
+        sig = np.clip(sig, min_sigma, 1.0)
+        self.mu = np.vstack([obs, np.full((1, len(self.num)), 0.5)])  # (n + 1, d_num)
+        self.sigma = np.vstack([sig, np.full((1, len(self.num)), PRIOR_SIGMA)])  # (n + 1, d_num)
         self.log_z = _log_mass(-self.mu / self.sigma, (1.0 - self.mu) / self.sigma)
         # categorical: Aitchison-Aitken, the observed choice keeps 1 - lam, the others lam / (k-1)
         self.k = np.array([dims[j].n for j in self.cat], dtype=int)
@@ -167,7 +199,7 @@ class ParzenEstimator:
         comp = rng.choice(len(self.log_w), size=m, p=np.exp(self.log_w))
         out = np.empty((m, len(self.dims)))
         if len(self.num):
-            mu, sd = self.mu[comp], self.sigma[comp]
+            mu, sd = self.mu[comp], self.sigma[comp]  # (m, d_num)
             a, b = -mu / sd, (1.0 - mu) / sd  # a <= 0 <= b since mu is in [0, 1]
             u = rng.random(mu.shape)
             z = ndtri(ndtr(a) + u * (ndtr(b) - ndtr(a)))
@@ -195,26 +227,27 @@ class ParzenEstimator:
         """
         m, n_comp = x.shape[0], len(self.log_w)
         n = n_comp - 1  # observation components; the last one is the prior
-        sd = self.sigma[:, 0]
-        # per-component constants: mixture weight, Gaussian normalization, truncation (eq. 5)
+        # per-component constants: mixture weight, truncation, Gaussian normalization
         const = self.log_w - self.log_z.sum(axis=1)
-        n_float = sum(1 for j in self.num if self.dims[j].kind == "float")
-        const = const - n_float * (np.log(sd) + 0.5 * math.log(2 * math.pi))
+        is_float = np.array([self.dims[j].kind == "float" for j in self.num], dtype=bool)
+        if is_float.any():
+            const = const - (np.log(self.sigma[:, is_float]).sum(axis=1)
+                             + is_float.sum() * 0.5 * math.log(2 * math.pi))
         total = np.tile(const, (m, 1))  # (m, n_comp)
-        inv_sd = 1.0 / sd
         for col, j in enumerate(self.num):
             dim = self.dims[j]
-            mu = self.mu[:, col]
+            mu, sd = self.mu[:, col], self.sigma[:, col]
             if dim.kind == "float":
-                z = (x[:, j][:, None] - mu[None, :]) * inv_sd[None, :]
+                z = (x[:, j][:, None] - mu[None, :]) / sd[None, :]
                 total -= 0.5 * z * z
                 continue
-            # discrete: the cell mass; observations share few distinct centres, so evaluate a
-            # (candidates x distinct centres) table and gather it
+            # discrete: the cell mass; observations share few distinct (centre, bandwidth)
+            # pairs, so evaluate a (candidates x distinct pairs) table and gather it
             _, lo, hi = _cells(dim, x[:, j])
-            uniq, inv = np.unique(mu[:n], return_inverse=True)
-            s_obs = sd[0] if n else 1.0
-            table = _log_mass((lo[:, None] - uniq) / s_obs, (hi[:, None] - uniq) / s_obs)
+            pairs, inv = np.unique(np.stack([mu[:n], sd[:n]], axis=1), axis=0,
+                                   return_inverse=True)
+            um, us = pairs[:, 0], pairs[:, 1]
+            table = _log_mass((lo[:, None] - um) / us, (hi[:, None] - um) / us)
             total[:, :n] += table[:, inv.reshape(-1)]
             total[:, n] += _log_mass((lo - mu[n]) / sd[n], (hi - mu[n]) / sd[n])
         for col, j in enumerate(self.cat):

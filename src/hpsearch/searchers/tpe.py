@@ -110,6 +110,7 @@ class TPESearcher(Searcher):
         gamma: float = 0.1,
         prior_weight: float = 1.0,
         constant_liar: bool = True,
+        bandwidth: str = "auto",
         seed: int | None = None,
     ) -> None:
         for nm, v in (("n_startup", n_startup), ("n_ei_candidates", n_ei_candidates)):
@@ -124,6 +125,9 @@ class TPESearcher(Searcher):
         self.gamma = float(gamma)
         self.prior_weight = float(prior_weight)
         self.constant_liar = bool(constant_liar)
+        _check("bandwidth", bandwidth, bandwidth in ("auto", "neighbor", "scott"),
+               "'auto', 'neighbor' or 'scott'")
+        self.bandwidth = bandwidth
         self.seed = int(np.random.default_rng().integers(2**63)) if seed is None else int(seed)
         self._startup = SobolSearcher(seed=self.seed)
         # memo: unit coordinates of each trial's params, checked against the trials each call
@@ -249,9 +253,10 @@ class TPESearcher(Searcher):
     def _estimator(self, x: np.ndarray, rows: np.ndarray, g: _Group) -> ParzenEstimator:
         obs = x[rows] if g.is_whole else x[np.ix_(rows, g.cols)]
         return ParzenEstimator(obs, recency_weights(len(rows)), g.dims,
-                               prior_weight=self.prior_weight)
+                               prior_weight=self.prior_weight, bandwidth=self.bandwidth)
 
     def to_config(self) -> dict[str, Any]:  # noqa: D102
         return {self.name: {"n_startup": self.n_startup, "n_ei_candidates": self.n_ei_candidates,
                             "gamma": self.gamma, "prior_weight": self.prior_weight,
-                            "constant_liar": self.constant_liar, "seed": self.seed}}
+                            "constant_liar": self.constant_liar, "bandwidth": self.bandwidth,
+                            "seed": self.seed}}
