@@ -121,6 +121,7 @@ def _neighbor_bandwidths(obs: np.ndarray) -> np.ndarray:
 
     References:
         Bergstra et al. (2011), section 4.1 (the adaptive Parzen estimator).
+
     """
     n, d = obs.shape
     out = np.empty((n, d))
