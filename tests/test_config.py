@@ -246,3 +246,12 @@ def test_local_executor_gets_n_workers(tmp_path: Path) -> None:
     plan = prepare_run(load_study_file(p))
     assert isinstance(plan.executor, LocalExecutor) and plan.executor.n_slots == 2
     plan.executor.shutdown()
+
+
+def test_yaml_1_2_floats_are_numbers(tmp_path):
+    # PyYAML (YAML 1.1) would read 1e-6 and 1.0e4 as strings.
+    from hpsearch.config import _Loader
+
+    data = yaml.load("a: [1e-6, 1.0e4, -2E3, .5, 10, 1.0e+4, v1e4]", Loader=_Loader)
+    assert data["a"] == [1e-6, 1e4, -2000.0, 0.5, 10, 1e4, "v1e4"]
+    assert isinstance(data["a"][4], int)

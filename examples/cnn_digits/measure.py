@@ -64,13 +64,22 @@ def _init_worker(overrides: dict[str, Any]) -> None:
 def _run_trial(job: tuple[int, dict[str, Any], int]) -> dict[str, Any]:
     number, params, max_epochs = job
     reporter = RecordingReporter()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = train.train(params, reporter, max_epochs=max_epochs)
-    seconds = time.perf_counter() - start
-    return {"number": number, "params": params, "reports": reporter.reports, "result": result, "seconds": seconds}
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {
+        "number": number,
+        "params": params,
+        "reports": reporter.reports,
+        "result": result,
+        "seconds": seconds,
+        "cpu": cpu,
+    }
 
 
-def run_seed(seed: int, n_trials: int, max_epochs: int, n_workers: int, overrides: dict[str, Any]) -> dict[str, Any]:
+def run_seed(
+    seed: int, n_trials: int, max_epochs: int, n_workers: int, overrides: dict[str, Any]
+) -> dict[str, Any]:
     """Run one random search; return its trials (sorted by number) and its wall time in s."""
     rng = np.random.default_rng(seed)
     jobs = [(i, train.sample_params(rng), max_epochs) for i in range(n_trials)]
@@ -89,8 +98,11 @@ def summarize(run: dict[str, Any]) -> dict[str, float]:
         "best": max(finals),
         "n_good": sum(f >= GOOD for f in finals),
         "s_per_epoch": sum(t["seconds"] for t in trials) / n_epochs,
+        "cpu_per_epoch": sum(t.get("cpu", math.nan) for t in trials) / n_epochs,
         "wall": run["wall"],
-        "never_learns": float(np.mean([max(r[1] for r in t["reports"]) <= NEVER_LEARNS for t in trials])),
+        "never_learns": float(
+            np.mean([max(r[1] for r in t["reports"]) <= NEVER_LEARNS for t in trials])
+        ),
     }
 
 
@@ -128,36 +140,57 @@ def evaluate_rule(runs: list[dict[str, Any]], rule: tuple[Any, ...]) -> dict[str
                 good_stopped += t["reports"][-1][1] >= GOOD
                 if t is best:
                     best_stopped.append(run["seed"])
-    return {"rule": rule, "saved": saved / ran, "best_stopped": best_stopped, "good_stopped": good_stopped}
+    return {
+        "rule": rule,
+        "saved": saved / ran,
+        "best_stopped": best_stopped,
+        "good_stopped": good_stopped,
+    }
 
 
-def rule_table(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rules: list[tuple[Any, ...]] = [(None, None, None, 1)]
-    rules += [(b, None, None, 1) for b in (1e3, 1e2, 1e1, 5.0, 3.0)]
-    rules += [(None, k, None, 1) for k in (10.0, 2.0, 1.5, 1.1, 1.0)]
-    rules += [(None, None, thr, g) for thr, g in itertools.product((0.1, 0.15, 0.2, 0.3), (1, 2, 3, 5))]
-    rules += [(b, k, thr, g) for b, k, thr, g in itertools.product((1e2, 1e1), (2.0, 1.5), (0.15, 0.2), (2, 3))]
-    return [evaluate_rule(runs, r) for r in rules]
+def rule_table(runs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Evaluate a grid of rules; return (the rows to print, all rows)."""
+    grid = itertools.product(
+        (None, 1e4, 1e3, 1e2, 1e1), (None, 10.0, 2.0), (None, 0.1, 0.15, 0.2), (2, 3, 4, 5, 6)
+    )
+    rules = {(b, k, thr, g if thr is not None else 1) for b, k, thr, g in grid}
+    rules |= {(b, None, None, 1) for b in (1e6, 1e5, 5.0, 3.0)}
+    rules |= {(None, k, None, 1) for k in (1.5, 1.1, 1.0)}
+    rules |= {(None, None, thr, 1) for thr in (0.1, 0.15, 0.2)}
+    rules |= {(None, None, 0.3, g) for g in (2, 3, 5)}
+    order = sorted(rules, key=lambda r: [-1 if x is None else x for x in r])
+    rows = [evaluate_rule(runs, r) for r in order]
+    single = [r for r in rows if sum(x is not None for x in r["rule"][:3]) <= 1]
+    combined = [
+        r
+        for r in rows
+        if r["rule"][:2] in ((1e2, 10.0), (1e4, 10.0)) and (r["rule"][2] or 0) >= 0.15
+    ]
+    return single + combined, rows
 
 
 def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:g}"
 
 
-def print_rules(table: list[dict[str, Any]]) -> None:
-    print("\nupper_bound max_ratio threshold grace | epochs saved | best stopped (seeds) | good stopped")
-    for row in table:
+def print_rules(shown: list[dict[str, Any]], table: list[dict[str, Any]]) -> None:
+    print(
+        "\nupper_bound max_ratio threshold grace | epochs saved | best stopped (seeds)"
+        " | good stopped"
+    )
+    for row in shown:
         b, k, thr, g = row["rule"]
         print(
             f"{_fmt(b):>11} {_fmt(k):>9} {_fmt(thr):>9} {g if thr is not None else '-':>5} |"
-            f" {row['saved']:12.1%} | {str(row['best_stopped'] or 'no'):>20} | {row['good_stopped']:>12}"
+            f" {row['saved']:12.1%} | {str(row['best_stopped'] or 'no'):>20}"
+            f" | {row['good_stopped']:>12}"
         )
     safe = [r for r in table if not r["best_stopped"]]
     safest = [r for r in safe if r["good_stopped"] == 0]
     for label, rows in (("never stops a best trial", safe), ("never stops a good trial", safest)):
         if rows:
             top = max(rows, key=lambda r: r["saved"])
-            print(f"most saved, {label}: {top['rule']} saves {top['saved']:.1%}")
+            print(f"most saved over the grid, {label}: {top['rule']} saves {top['saved']:.1%}")
 
 
 def time_mnist(max_epochs: int) -> None:
@@ -166,10 +199,13 @@ def time_mnist(max_epochs: int) -> None:
     train.load_data("mnist")
     load = time.perf_counter() - start
     reporter = RecordingReporter()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = train.train(params, reporter, dataset="mnist", max_epochs=max_epochs)
-    seconds = time.perf_counter() - start
-    print(f"mnist: data load {load:.2f} s, {seconds / max_epochs:.3f} s/epoch (1 thread), {result}")
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    print(
+        f"mnist: data load {load:.2f} s, {seconds / max_epochs:.3f} s/epoch"
+        f" ({cpu / max_epochs:.3f} s CPU, 1 thread), {result}"
+    )
     print("  reports:", [(e, round(a, 4), round(loss, 4)) for e, a, loss in reporter.reports])
 
 
@@ -182,9 +218,9 @@ def main() -> None:
     parser.add_argument("--momentum", type=float, help="override train.MOMENTUM (ablation)")
     parser.add_argument("--channels", type=int, nargs=2, help="override train._CHANNELS (ablation)")
     parser.add_argument("--hidden", type=int, help="override train._HIDDEN, 0 = none (ablation)")
-    parser.add_argument("--raw-pixels", action="store_true", help="train._STANDARDIZE = False (ablation)")
+    parser.add_argument("--raw-pixels", action="store_true", help="no standardization (ablation)")
     parser.add_argument("--save", type=Path, help="write the recorded trials as JSON")
-    parser.add_argument("--load", type=Path, help="skip training, replay the rules on saved trials")
+    parser.add_argument("--load", type=Path, nargs="+", help="replay the rules on saved runs")
     parser.add_argument("--time-mnist", action="store_true", help="only time one mnist trial")
     args = parser.parse_args()
 
@@ -202,7 +238,7 @@ def main() -> None:
         time_mnist(3)
         return
     if args.load:
-        runs = json.loads(args.load.read_text())
+        runs = [run for path in args.load for run in json.loads(path.read_text())]
     else:
         print(
             f"model: channels {train._CHANNELS}, hidden {train._HIDDEN}, momentum {train.MOMENTUM},"
@@ -214,13 +250,14 @@ def main() -> None:
             s = summarize(runs[-1])
             print(
                 f"seed {s['seed']}: best final acc {s['best']:.4f}, {s['n_good']} trials >= {GOOD},"
-                f" {s['s_per_epoch']:.3f} s/epoch, wall {s['wall']:.1f} s,"
+                f" {s['s_per_epoch']:.3f} s/epoch ({s['cpu_per_epoch']:.3f} s CPU),"
+                f" wall {s['wall']:.1f} s,"
                 f" never learn {s['never_learns']:.0%}",
                 flush=True,
             )
         if args.save:
             args.save.write_text(json.dumps(runs))
-    print_rules(rule_table(runs))
+    print_rules(*rule_table(runs))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,23 @@ logger = logging.getLogger(__name__)
 
 #: key of ``Study.config`` holding ``{"path", "base_dir", "config"}`` of the study file.
 STUDY_FILE_KEY = "study_file"
+
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 floats: ``1e-6`` and ``1.0e4`` are numbers, not strings
+    (YAML 1.1, which PyYAML follows, needs a dot and a signed exponent: ``1.0e+4``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                |[-+]?\.(?:inf|Inf|INF)
+                |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."),
+)
 
 _PositiveInt = Annotated[int, Field(ge=1)]
 _PositiveFloat = Annotated[float, Field(gt=0)]
@@ -157,7 +175,7 @@ def load_study_file(path: str | Path, overrides: Mapping[str, Any] | None = None
     except OSError as e:
         raise ConfigError(f"{p}: cannot read the study file ({e.strerror or e}).") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: {_yaml_error(e)}") from None
     if data is None:
