@@ -36,9 +36,9 @@ junk = st.recursive(scalars, lambda inner: st.one_of(
 arg_lists = st.lists(st.one_of(numbers, scalars), max_size=4)
 arg_maps = st.dictionaries(st.sampled_from(["low", "high", "q", "log", "step", "choices", "x"]),
                            st.one_of(numbers, scalars, st.lists(scalars, max_size=3)), max_size=4)
+when_values = st.one_of(scalars, st.lists(scalars, max_size=2))
 whens = st.one_of(st.none(), junk, st.dictionaries(st.sampled_from(["a", "b", "c", "zz"]),
-                                                   st.one_of(scalars, st.lists(scalars, max_size=2)),
-                                                   max_size=2))
+                                                   when_values, max_size=2))
 
 
 @st.composite
@@ -86,7 +86,7 @@ def _check_valid_space(space: SearchSpace) -> None:
         space.validate(space.from_unit(rng.random(len(space))))
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spaces)
 def test_any_space_spec_is_valid_or_raises_a_search_space_error(data: Any) -> None:
     try:

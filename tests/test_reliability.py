@@ -32,17 +32,15 @@ DRIVER = textwrap.dedent(r'''
     from hpsearch.schedulers._base import Decision, Scheduler
     from hpsearch.study import Study
 
-    cfg = json.loads(os.environ["HPS_CFG"])
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-    LOG = cfg["log"]
+    cfg = {}
 
     def log(line):
-        fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        fd = os.open(cfg["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         os.write(fd, (json.dumps(line) + "\n").encode())
         os.close(fd)
 
     class StopHigh(Scheduler):
-        """Stops trials with x > 0.6 at budget 2 (deterministic, pure)."""
+        # Stops trials with x > 0.6 at budget 2 (deterministic, pure).
         name = "stophigh"
         def decide(self, trial, trials, *, mode):
             if trial.reports[-1].budget >= 2 and trial.params["x"] > 0.6:
@@ -65,7 +63,7 @@ DRIVER = textwrap.dedent(r'''
         return x
 
     def arm_after(obj, method, k):
-        """SIGKILL this process right after the k-th call of obj.method returned."""
+        # SIGKILL this process right after the k-th call of obj.method returned.
         orig, n = getattr(obj, method), [0]
         def wrapped(*a, **kw):
             out = orig(*a, **kw)
@@ -75,15 +73,7 @@ DRIVER = textwrap.dedent(r'''
             return out
         setattr(obj, method, wrapped)
 
-    storage = cfg["storage"]
-    scheduler = StopHigh()
-    try:  # the stored (seeded) searcher is rebuilt; the custom scheduler is passed each time
-        study = hp.load_study("s", storage=storage, scheduler=scheduler)
-    except hp.StorageError:
-        study = hp.create_study("s", space={"x": hp.Float(0.0, 1.0)}, storage=storage,
-                                seed=cfg["seed"], searcher="random", scheduler=scheduler)
-    kill = cfg.get("kill")
-    if kill:
+    def arm(study, scheduler, kill):
         where, k = kill.split(":")
         if where == "decide_stop":  # during a stop decision: report committed, STOP not yet
             orig_decide, n = scheduler.decide, [0]
@@ -104,15 +94,52 @@ DRIVER = textwrap.dedent(r'''
             Study._retry = _retry
         else:
             arm_after(study.storage, where, int(k))
-    executor = (hp.InlineExecutor() if cfg.get("inline")
-                else hp.LocalExecutor(cfg.get("workers", 2), start_method="fork"))
-    try:
-        study.optimize(objective, n_trials=cfg["n_trials"], executor=executor,
-                       max_retries=cfg.get("max_retries", 0), timeout=cfg.get("timeout"))
-    except KeyboardInterrupt:
-        sys.exit(130)
-    finally:
-        executor.shutdown()
+
+    def main(c):
+        cfg.update(c)
+        storage = cfg["storage"]
+        scheduler = StopHigh()
+        try:  # the stored (seeded) searcher is rebuilt; the custom scheduler is passed each time
+            study = hp.load_study("s", storage=storage, scheduler=scheduler)
+        except hp.StorageError:
+            study = hp.create_study("s", space={"x": hp.Float(0.0, 1.0)}, storage=storage,
+                                    seed=cfg["seed"], searcher="random", scheduler=scheduler)
+        if cfg.get("kill"):
+            arm(study, scheduler, cfg["kill"])
+        executor = (hp.InlineExecutor() if cfg.get("inline")
+                    else hp.LocalExecutor(cfg.get("workers", 2), start_method="fork"))
+        try:
+            study.optimize(objective, n_trials=cfg["n_trials"], executor=executor,
+                           max_retries=cfg.get("max_retries", 0), timeout=cfg.get("timeout"))
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            executor.shutdown()
+        return 0
+
+    def zygote():
+        # Fork one driver per config line read (hpsearch imported once); print exit codes.
+        for line in sys.stdin:
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    code = main(json.loads(line))
+                except BaseException:
+                    import traceback
+                    traceback.print_exc()
+                finally:
+                    sys.stderr.flush()
+                    os._exit(code)
+            _, status = os.waitpid(pid, 0)
+            print(os.waitstatus_to_exitcode(status), flush=True)
+
+    if __name__ == "__main__":
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+        if sys.argv[1:] == ["--zygote"]:
+            zygote()
+        else:
+            sys.exit(main(json.loads(os.environ["HPS_CFG"])))
 ''')
 
 INLINE_SLEEPER = textwrap.dedent(r'''
@@ -239,21 +266,24 @@ KILL_POINTS = [
 def test_driver_killed_at_six_points_resumes_to_exactly_n_trials(tmp_path: Path) -> None:
     n_trials = 20
     finished_before: dict[int, hp.Trial] = {}
-    for phase, (kill, extra) in enumerate(KILL_POINTS):
-        cfg = _cfg(tmp_path, phase=phase, kill=kill, max_retries=1, n_trials=n_trials, **extra)
-        code, err = _run(tmp_path, cfg)
-        assert code == -signal.SIGKILL, f"phase {phase} ({kill}) was not killed:\n{err}"
-        trials = _trials(tmp_path)
-        # Every trial finished before an earlier kill is still there, unchanged, exactly once.
-        for number, t in finished_before.items():
-            assert trials[number] == t, f"trial {number} changed after the kill at {kill}"
-        finished_before.update({t.number: t for t in trials
-                                if t.state.is_finished and not _is_interrupted(t)})
-    # The workers of the killed drivers exited on their own (they watch their parent).
-    assert not _wait_gone({e["pid"] for e in _log(tmp_path)})
-    # Final resume without faults.
-    code, err = _run(tmp_path, _cfg(tmp_path, phase=len(KILL_POINTS), max_retries=1,
-                                    n_trials=n_trials))
+    # One process imports hpsearch once and forks a fresh driver per phase (a real process,
+    # really SIGKILLed), which keeps the seven runs fast.
+    zygote = subprocess.Popen([sys.executable, str(_script(tmp_path, DRIVER, "driver.py")),
+                               "--zygote"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+
+    def run(cfg: dict[str, Any]) -> int:
+        assert zygote.stdin and zygote.stdout
+        zygote.stdin.write(json.dumps(cfg) + "\n")
+        zygote.stdin.flush()
+        return int(zygote.stdout.readline())
+
+    try:
+        codes = _six_kills(tmp_path, run, n_trials, finished_before)
+        code = run(_cfg(tmp_path, phase=len(KILL_POINTS), max_retries=1, n_trials=n_trials))
+    finally:
+        _, err = zygote.communicate(timeout=60)
+    assert codes == [-signal.SIGKILL] * len(KILL_POINTS), err
     assert code == 0, err
     trials = _trials(tmp_path)
     assert all(t.state != TrialState.RUNNING for t in trials)
@@ -283,6 +313,25 @@ def test_driver_killed_at_six_points_resumes_to_exactly_n_trials(tmp_path: Path)
         t.params["x"] for t in straight.trials)
     assert any(t.reason and t.reason.startswith("worker lost") for t in trials)
     assert any(t.state == TrialState.STOPPED for t in trials)
+
+
+def _six_kills(tmp_path: Path, run: Any, n_trials: int,
+               finished_before: dict[int, hp.Trial]) -> list[int]:
+    codes = []
+    for phase, (kill, extra) in enumerate(KILL_POINTS):
+        codes.append(run(_cfg(tmp_path, phase=phase, kill=kill, max_retries=1,
+                              n_trials=n_trials, **extra)))
+        if codes[-1] != -signal.SIGKILL:
+            break
+        trials = _trials(tmp_path)
+        # Every trial finished before an earlier kill is still there, unchanged, exactly once.
+        for number, t in finished_before.items():
+            assert trials[number] == t, f"trial {number} changed after the kill at {kill}"
+        finished_before.update({t.number: t for t in trials
+                                if t.state.is_finished and not _is_interrupted(t)})
+    # The workers of the killed drivers exited on their own (they watch their parent).
+    assert not _wait_gone({e["pid"] for e in _log(tmp_path)})
+    return codes
 
 
 def _phase_finished(log: list[dict[str, Any]], t: hp.Trial) -> int:

@@ -188,7 +188,8 @@ OPS = st.lists(st.sampled_from(["ask", "enqueue", "complete", "nan", "fail", "lo
                                 "interrupt_all"]), min_size=1, max_size=25)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS, values=st.lists(st.floats(-10, 10), min_size=25, max_size=25))
 def test_incremental_counts_and_best_equal_a_recomputation(
         tmp_path_factory: pytest.TempPathFactory, ops: list[str], values: list[float]) -> None:
