@@ -215,7 +215,7 @@ class Float(Distribution):
                 return True
             # Far from low, k itself is imprecise: compare the grid point with the value.
             on_grid = self.low + round(k) * self.step
-            return abs(on_grid - value) <= 1e-9 * max(abs(value), self.step)
+            return bool(abs(on_grid - value) <= 1e-9 * max(abs(value), self.step))
         return True
 
     def to_unit(self, value: ParamValue) -> float:  # noqa: D102
