@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 _MAX_GRID = 10_000
 #: discrete / categorical parameters with at most this many values get a full sweep at the end.
 _MAX_SWEEP = 64
+#: the strongest output warping allowed (Yeo-Johnson lambda; 0 is a log, 1 the identity).
+_WARP_MIN_LAMBDA = 0.0
 
 
 def _fresh_seed() -> int:
@@ -123,9 +125,10 @@ class GPSearcher(Searcher):
       the k-th point), as is any trial while fewer than two trials have a value.
     - Targets: COMPLETED trials and STOPPED ones (with their last reported value); FAILED
       trials are left out. Values are negated for ``mode="max"``, standardized and (with
-      ``warp``) passed through a Yeo-Johnson power transform fitted by maximum likelihood,
-      restricted to ``lambda <= 1`` so that it compresses the tail of bad values and never the
-      good one (on a 5-D Rosenbrock, 60 trials, the median best went from 1764 to 74).
+      ``warp``) scaled by their median and interquartile range and passed through a
+      Yeo-Johnson power transform fitted by maximum likelihood, restricted to
+      ``0 <= lambda <= 1`` so that it compresses the tail of bad values and never the good one
+      (on a 5-D Rosenbrock, 60 trials, the median best of 3 seeds went from 1764 to 88).
     - Integers and stepped floats: inside the acquisition optimization every candidate is
       rounded to the parameter's grid of values (their unit coordinates), so the GP never sees
       an invalid point; those with up to 64 values are swept exhaustively around the best
@@ -273,23 +276,28 @@ def _standardize(y: np.ndarray) -> np.ndarray:
 
 
 def _warp(y: np.ndarray) -> np.ndarray:
-    """Standardize, Yeo-Johnson transform (``lambda <= 1``), standardize again.
+    """Robustly scale, Yeo-Johnson transform (``lambda`` in [0, 1]), standardize.
 
     Output warping (Cowen-Rivers et al. 2022, sec. 4.1), ``lambda`` by maximum likelihood.
-    Heavy-tailed objectives (a few very bad trials) otherwise squash the good region into a
-    sliver of the standardized scale; the transform is monotone, so the incumbent is unchanged.
+    Scaling by the median and the interquartile range (not the standard deviation, which a
+    few very bad trials dominate) keeps the good trials spread out before the transform.
+    The transform is monotone, so the incumbent is unchanged.
     """
-    ys = _standardize(y)
-    if len(ys) < 5 or float(ys.std()) == 0.0:
-        return ys
+    if len(y) < 5:
+        return _standardize(y)
+    q25, q50, q75 = np.percentile(y, [25, 50, 75])
+    scale = float(q75 - q25) or float(y.std())
+    if scale == 0.0:
+        return _standardize(y)
+    ys = (y - q50) / scale
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # lambda <= 1 only: the transform may compress the bad (high) tail and stretch the good
         # one, never the reverse, which would hide the best trials (minimization).
-        lam = min(float(scipy.stats.yeojohnson_normmax(ys)), 1.0)
+        lam = min(max(float(scipy.stats.yeojohnson_normmax(ys)), _WARP_MIN_LAMBDA), 1.0)
         warped = scipy.stats.yeojohnson(ys, lmbda=lam)
     if not np.all(np.isfinite(warped)):
-        return ys
+        return _standardize(y)
     return _standardize(warped)
 
 
