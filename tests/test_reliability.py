@@ -349,11 +349,13 @@ def test_second_driver_is_refused_and_a_killed_drivers_lock_is_taken_over(tmp_pa
         with pytest.raises(hp.StudyLockedError, match="being run by another driver"):
             study.optimize(lambda x: 0.0, n_trials=3, executor=hp.InlineExecutor())
         p.kill()
-        _finish(p)  # reaped: its pid no longer exists
+        # Not reaped yet (a zombie, as when a launcher does not wait): dead all the same.
+        _wait_for(lambda: psutil.Process(p.pid).status() == psutil.STATUS_ZOMBIE)
         # Same host, dead pid: taken over at once (long before LOCK_STALE_AFTER).
         t0 = time.monotonic()
         study.optimize(lambda x: x["x"], n_trials=3, executor=hp.InlineExecutor())
         assert time.monotonic() - t0 < study_mod.LOCK_STALE_AFTER
+        _finish(p)
     finally:
         if p.poll() is None:
             p.kill()

@@ -221,3 +221,17 @@ def test_incremental_counts_and_best_equal_a_recomputation(
         assert derived(study) == brute_force(study)
     reloaded = hp.load_study("s", storage=study.storage)
     assert derived(reloaded) == derived(study)
+
+
+def test_resume_with_a_smaller_budget_keeps_interrupted_trials_for_later(tmp_path: Path) -> None:
+    study = make_study(tmp_path)
+    study.optimize(lambda p: p["x"], n_trials=3, executor=hp.InlineExecutor())
+    cut = hp.load_study("s", storage=study.storage).ask()  # left RUNNING by a "dead" driver
+    study = hp.load_study("s", storage=f"sqlite:///{tmp_path}/s.db")
+    study.optimize(lambda p: p["x"], n_trials=3, executor=hp.InlineExecutor())
+    assert study.n_finished == 3  # the budget is full: the cut trial waits, queued
+    assert [t.state for t in study.trials[3:]] == [TrialState.FAILED, TrialState.PENDING]
+    study.optimize(lambda p: p["x"], n_trials=4, executor=hp.InlineExecutor())
+    assert study.n_finished == 4 and len(study.trials) == 5
+    rerun = study.trials[4]
+    assert (rerun.retry_of, rerun.attempt, rerun.params) == (cut.number, 1, cut.params)

@@ -116,7 +116,17 @@ def _owner_is_dead(owner: str | None) -> bool:
         return True
     except PermissionError:
         return False
-    return False
+    return _is_zombie(int(pid_s))
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but was not reaped by its parent yet (Linux; else False)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state in ("Z", "X")
 
 
 class Study:
@@ -728,7 +738,9 @@ class _Runner:
 
     def _next(self) -> Trial | None:
         study = self.study
-        if study._pending_retries:  # attempts of logical trials already counted
+        full = self.n_trials is not None and (
+            study.n_finished + len(self.started_at) >= self.n_trials)
+        if study._pending_retries and not full:  # attempts of logical trials already counted
             return study._start_pending(study._pending_retries)
         if self.n_trials is not None and study._n_committed() >= self.n_trials:
             return None
