@@ -77,8 +77,9 @@ def ray_cluster():
     ray.shutdown()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def executor(ray_cluster):
+    """One executor (two actors) for the module: worker processes are reused across tests."""
     ex = RayExecutor()
     yield ex
     ex.shutdown()

@@ -200,6 +200,7 @@ class DaskExecutor(Executor):
         self._closing = threading.Event()
         self._futures: dict[int, Any] = {}
         self._decisions: dict[int, Any] = {}
+        self._decision_names: dict[int, str] = {}
         self._started: dict[int, str] = {}  # number -> worker description
         self._killed: set[int] = set()
         self._pending: list[Event] = []
@@ -324,10 +325,11 @@ class DaskExecutor(Executor):
             raise ExecutorError("DaskExecutor.submit() before start(objective).")
         if len(self._futures) >= self.n_slots:
             raise ExecutorError("DaskExecutor.submit(): every slot is busy.")
-        decisions_name = self._decisions_name(number)
+        unique = uuid.uuid4().hex  # keys and queues never meet an earlier trial of that number
+        decisions_name = self._decision_names[number] = f"hpsearch-decide-{number}-{unique}"
         future = self.client.submit(
             _run_on_worker, f"{self._token}-{self._version}", self._blob, number, dict(params),
-            self._events_queue.name, decisions_name, key=f"hpsearch-{self._token}-trial-{number}",
+            self._events_queue.name, decisions_name, key=f"hpsearch-trial-{number}-{unique}",
             pure=False, retries=0, resources=self.resources_per_trial)
         self._futures[number] = future
         future.add_done_callback(lambda f, n=number: self._inbox.put(("done", n, f)))
@@ -397,6 +399,7 @@ class DaskExecutor(Executor):
     def _end(self, number: int) -> None:
         self._futures.pop(number, None)
         self._started.pop(number, None)
+        self._decision_names.pop(number, None)
         q = self._decisions.pop(number, None)
         if q is not None:
             try:
@@ -404,14 +407,11 @@ class DaskExecutor(Executor):
             except Exception:  # noqa: BLE001
                 pass
 
-    def _decisions_name(self, number: int) -> str:
-        return f"hpsearch-{self._token}-decide-{number}"
-
     def _decision_queue(self, number: int) -> Any:
         q = self._decisions.get(number)
         if q is None:  # created at the first report only: trials that never report cost nothing
             q = self._decisions[number] = self._distributed.Queue(
-                self._decisions_name(number), client=self.client)
+                self._decision_names[number], client=self.client)
         return q
 
     def send_decision(self, number: int, stop: bool) -> None:  # noqa: D102

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -52,20 +53,20 @@ class _Hub:
 
         self._events: list[tuple[Any, ...]] = []
         self._wakeup = asyncio.Event()
-        self._decisions: dict[int, Any] = {}
+        self._decisions: dict[str, Any] = {}  # run key -> future of the decision
 
-    async def report(self, number: int, budget: float, value: float,
+    async def report(self, key: str, number: int, budget: float, value: float,
                      metrics: dict[str, Any]) -> bool:
         import asyncio
 
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._decisions[number] = fut
-        self._events.append((number, budget, value, metrics))
+        self._decisions[key] = fut
+        self._events.append((key, number, budget, value, metrics))
         self._wakeup.set()
         return await fut
 
-    async def decide(self, number: int, stop: bool) -> None:
-        fut = self._decisions.pop(number, None)
+    async def decide(self, key: str, stop: bool) -> None:
+        fut = self._decisions.pop(key, None)
         if fut is not None and not fut.done():
             fut.set_result(stop)
 
@@ -110,7 +111,7 @@ class _Worker:
             return f"{type(e).__name__}: {e}"
         return None
 
-    def run(self, number: int, params: dict[str, Any]) -> tuple[str, Any]:
+    def run(self, key: str, number: int, params: dict[str, Any]) -> tuple[str, Any]:
         import cloudpickle
         import ray
 
@@ -121,7 +122,7 @@ class _Worker:
         hub = self._hub
 
         def send(budget: float, value: float, metrics: dict[str, Any]) -> bool:
-            return bool(ray.get(hub.report.remote(number, budget, value, metrics)))
+            return bool(ray.get(hub.report.remote(key, number, budget, value, metrics)))
 
         kind, payload = run_trial(self._objective, params, Reporter(send), self._takes_reporter)
         try:
@@ -237,6 +238,7 @@ class RayExecutor(Executor):
         self._info_refs: dict[Any, Any] = {}
         self._running: dict[Any, tuple[int, Any]] = {}  # run ref -> (number, actor)
         self._by_number: dict[int, Any] = {}  # number -> run ref
+        self._keys: dict[int, str] = {}  # number -> unique key of this run of the trial
         self._pending: list[Event] = []
         self._blob_ref: Any = None
 
@@ -326,7 +328,8 @@ class RayExecutor(Executor):
             raise ExecutorError("RayExecutor.submit(): every slot is busy.")
         actor = self._idle.pop()
         self._read_name(actor)
-        ref = actor.run.remote(number, dict(params))
+        key = self._keys[number] = f"{number}-{uuid.uuid4().hex}"
+        ref = actor.run.remote(key, number, dict(params))
         self._running[ref] = (number, actor)
         self._by_number[number] = ref
         self._pending.append(Started(number, self._worker_names.get(actor, "ray actor")))
@@ -376,7 +379,8 @@ class RayExecutor(Executor):
         except ray.exceptions.RayError as e:
             raise ExecutorError(f"RayExecutor lost its hub actor: {type(e).__name__}") from e
         self._poll_ref = self._hub.poll.remote(_POLL_SECONDS)
-        return [Reported(n, b, v, m) for (n, b, v, m) in items if n in self._by_number]
+        # a late report of a killed run never reaches a later run of the same number
+        return [Reported(n, b, v, m) for (k, n, b, v, m) in items if self._keys.get(n) == k]
 
     def _finish(self, ref: Any) -> Event | None:
         ray = self._ray
@@ -384,6 +388,7 @@ class RayExecutor(Executor):
         if self._by_number.get(number) is not ref:
             return None  # killed: its Failed was emitted by kill()
         del self._by_number[number]
+        self._keys.pop(number, None)
         try:
             kind, payload = ray.get(ref)
         except ray.exceptions.RayError as e:
@@ -409,8 +414,9 @@ class RayExecutor(Executor):
             pass
 
     def send_decision(self, number: int, stop: bool) -> None:  # noqa: D102
-        if self._hub is not None and number in self._by_number:
-            self._hub.decide.remote(number, stop)
+        key = self._keys.get(number)
+        if self._hub is not None and key is not None:
+            self._hub.decide.remote(key, stop)
 
     def kill(self, number: int, reason: str) -> None:  # noqa: D102
         ref = self._by_number.pop(number, None)
@@ -418,7 +424,7 @@ class RayExecutor(Executor):
             return
         _, actor = self._running.pop(ref)
         self._drop(actor)
-        self._hub.decide.remote(number, True)
+        self._hub.decide.remote(self._keys.pop(number), True)
         if self._blob_ref is not None:
             self._idle.append(self._replacement())
         self._pending.append(Failed(number, reason, None))
@@ -435,6 +441,7 @@ class RayExecutor(Executor):
         self._actors, self._idle = [], []
         self._running.clear()
         self._by_number.clear()
+        self._keys.clear()
         self._pending = []
         self._hub = self._poll_ref = self._blob_ref = None
         if self._started_ray and ray.is_initialized():
