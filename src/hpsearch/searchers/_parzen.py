@@ -136,6 +136,15 @@ def _neighbor_bandwidths(obs: np.ndarray) -> np.ndarray:
     return out
 
 
+def _distinct(mu: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the distinct ``(mu, sd)`` pairs and, per entry, the index of its pair."""
+    if len(sd) and np.all(sd == sd[0]):  # one bandwidth (Scott's rule): unique centres only
+        um, idx = np.unique(mu, return_inverse=True)
+        return um, np.full(len(um), sd[0]), idx.reshape(-1)
+    pairs, idx = np.unique(mu + 1j * sd, return_inverse=True)
+    return pairs.real, pairs.imag, idx.reshape(-1)
+
+
 def recency_weights(n: int) -> np.ndarray:
     """Weights of ``n`` observations in time order: the last 25 get 1, older ones ramp from 1/n.
 
@@ -234,22 +243,25 @@ class ParzenEstimator:
         if is_float.any():
             const = const - (np.log(self.sigma[:, is_float]).sum(axis=1)
                              + is_float.sum() * 0.5 * math.log(2 * math.pi))
-        total = np.tile(const, (m, 1))  # (m, n_comp)
+        total = np.empty((m, n_comp))
+        total[:] = const
+        z = np.empty((m, n_comp))
         for col, j in enumerate(self.num):
             dim = self.dims[j]
             mu, sd = self.mu[:, col], self.sigma[:, col]
             if dim.kind == "float":
-                z = (x[:, j][:, None] - mu[None, :]) / sd[None, :]
-                total -= 0.5 * z * z
+                np.subtract(x[:, j][:, None], mu[None, :], out=z)
+                z /= sd[None, :]
+                np.square(z, out=z)
+                z *= 0.5
+                total -= z
                 continue
             # discrete: the cell mass; observations share few distinct (centre, bandwidth)
             # pairs, so evaluate a (candidates x distinct pairs) table and gather it
             _, lo, hi = _cells(dim, x[:, j])
-            pairs, inv = np.unique(np.stack([mu[:n], sd[:n]], axis=1), axis=0,
-                                   return_inverse=True)
-            um, us = pairs[:, 0], pairs[:, 1]
+            um, us, idx = _distinct(mu[:n], sd[:n])
             table = _log_mass((lo[:, None] - um) / us, (hi[:, None] - um) / us)
-            total[:, :n] += table[:, inv.reshape(-1)]
+            total[:, :n] += table[:, idx]
             total[:, n] += _log_mass((lo - mu[n]) / sd[n], (hi - mu[n]) / sd[n])
         for col, j in enumerate(self.cat):
             k = int(self.k[col])
@@ -260,4 +272,6 @@ class ParzenEstimator:
             total[:, :n] += table[:, self.c[:n, col]]
             total[:, n] += -math.log(k)
         top = total.max(axis=1, keepdims=True)
-        return (top + np.log(np.exp(total - top).sum(axis=1, keepdims=True)))[:, 0]  # type: ignore[no-any-return]
+        total -= top
+        np.exp(total, out=total)
+        return top[:, 0] + np.log(total.sum(axis=1))  # type: ignore[no-any-return]
