@@ -24,7 +24,7 @@ import hpsearch as hp
 from hpsearch import study as study_mod
 from hpsearch.trial import TrialState
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.slow  # real subprocesses, signals and kills
 
 DRIVER = textwrap.dedent(r'''
     import json, logging, os, signal, sys, time
