@@ -125,10 +125,9 @@ def divergence_args() -> tuple[dict[str, Any], str]:
     """The divergence settings of the example's study file if it has them, else the default."""
     path = EXAMPLE / "study.yaml"
     if path.exists():
-        import yaml
+        from hpsearch.config import load_study_file  # its YAML reads 1.0e4 as a float
 
-        cfg = yaml.safe_load(path.read_text()) or {}
-        sched = cfg.get("scheduler") or {}
+        sched = load_study_file(path).scheduler or {}
         if isinstance(sched, dict) and isinstance(sched.get("divergence"), dict):
             return dict(sched["divergence"]), str(path.relative_to(ROOT))
     return dict(DEFAULT_DIVERGENCE), "benchmarks/schedulers.py DEFAULT_DIVERGENCE"
@@ -212,12 +211,101 @@ def run_optuna(pruner_name: str, params: list[dict[str, Any]], objective: Any,
             "failed": sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials)}
 
 
-def run_seed(seed: int, n_trials: int, variants: list[str], workdir: Path) -> dict[str, Any]:
+def _key(params: dict[str, Any]) -> str:
+    return json.dumps({k: params[k] for k in sorted(params)})
+
+
+class ReplayObjective:
+    """Replay the learning curves recorded by a full-budget run instead of training again.
+
+    ``train.train`` is deterministic given ``(params, seed)`` (its torch seed is a hash of both,
+    one thread), so the replayed reports are the numbers a new training would report; each
+    epoch sleeps ``time_scale`` times its recorded duration so that two workers interleave
+    roughly as in the real run. ``verify_replay`` checks the determinism on a sample.
+    """
+
+    def __init__(self, curves: dict[str, list[tuple[float, float, float]]],
+                 epoch_seconds: dict[str, float], time_scale: float) -> None:
+        self.curves = curves
+        self.epoch_seconds = epoch_seconds
+        self.time_scale = time_scale
+
+    def __call__(self, params: dict[str, Any], reporter: Any = None) -> dict[str, float]:
+        key = _key(params)
+        acc, loss = 0.0, math.nan
+        for epoch, acc, loss in self.curves[key]:
+            time.sleep(self.time_scale * self.epoch_seconds[key])
+            if reporter is not None:
+                reporter.report(epoch, acc, loss=loss)
+        return {"accuracy": acc, "loss": loss}
+
+
+def load_full_run(db: Path, seed: int) -> tuple[dict[str, Any], ReplayObjective]:
+    """The result of the recorded full-budget run of ``seed`` and a replay of its curves."""
+    study = hp.load_study(f"full-s{seed}", storage=f"sqlite:///{db}")
+    trials = study.trials
+    curves, secs = {}, {}
+    for t in trials:
+        key = _key(dict(t.params))
+        curves[key] = [(r.budget, r.value, float(r.metrics["loss"])) for r in t.reports]
+        secs[key] = (t.duration or 0.0) / max(1, len(t.reports))
+    done = [t for t in trials if t.state == TrialState.COMPLETED]
+    result = {"best": max(t.value for t in done), "epochs": sum(t.budget_used for t in trials),
+              "wall_s": max(t.finished_at or 0.0 for t in trials)
+              - min(t.started_at or math.inf for t in trials),
+              "completed": len(done), "stopped": 0,
+              "failed": sum(t.state == TrialState.FAILED for t in trials),
+              "summary": study.budget_summary(), "recorded_in": str(db)}
+    return result, ReplayObjective(curves, secs, 0.05)
+
+
+class Recorder:
+    """A reporter that keeps ``(epoch, accuracy, loss)``."""
+
+    def __init__(self) -> None:
+        self.reports: list[tuple[float, float, float]] = []
+
+    def report(self, budget: float, value: float, /, **metrics: float) -> None:
+        self.reports.append((float(budget), float(value), float(metrics["loss"])))
+
+
+def verify_replay(replay: ReplayObjective, params: list[dict[str, Any]], seed: int,
+                  k: int) -> list[bool]:
+    """Train ``k`` of the recorded configurations again (the best ones and random ones) and
+    compare every report bit for bit with the recording."""
     import train
 
     objective = train.make_objective(dataset="digits", max_epochs=MAX_EPOCHS, seed=seed)
+    order = sorted(range(len(params)), key=lambda i: -replay.curves[_key(params[i])][-1][1])
+    picks = order[: k // 2] + list(np.random.default_rng(seed).choice(order[k // 2:], k - k // 2,
+                                                                      replace=False))
+    same = []
+    for i in picks:
+        recorder = Recorder()
+        objective(params[i], recorder)
+        rec, want = recorder.reports, replay.curves[_key(params[i])]
+        same.append(len(rec) == len(want) and all(
+            a[0] == b[0] and a[1] == b[1] and (a[2] == b[2] or (math.isnan(a[2])
+                                                                and math.isnan(b[2])))
+            for a, b in zip(rec, want, strict=True)))
+    return same
+
+
+def run_seed(seed: int, n_trials: int, variants: list[str], workdir: Path,
+             replay_db: Path | None = None, verify: int = 0) -> dict[str, Any]:
+    import train
+
+    objective: Any = train.make_objective(dataset="digits", max_epochs=MAX_EPOCHS, seed=seed)
     rng = np.random.default_rng(seed)
     params = [train.sample_params(rng) for _ in range(n_trials)]
+    out: dict[str, Any] = {}
+    if replay_db is not None:
+        out["full"], objective = load_full_run(replay_db, seed)
+        variants = [v for v in variants if v != "full"]
+        if verify:
+            out["replay_verified"] = verify_replay(objective, params, seed, verify)
+            print(f"seed {seed} replay verified on {verify} trials: {out['replay_verified']}",
+                  flush=True)
     div, _ = divergence_args()
     specs: dict[str, Any] = {
         "full": None,
@@ -226,7 +314,6 @@ def run_seed(seed: int, n_trials: int, variants: list[str], workdir: Path) -> di
         "asha+div": {"divergence": div, "asha": ASHA},
         "hyperband+div": {"divergence": div, "hyperband": {**ASHA, "seed": seed}},
     }
-    out: dict[str, Any] = {}
     executor = hp.LocalExecutor(2)
     try:
         for v in variants:
@@ -274,22 +361,35 @@ def main() -> None:
     ap.add_argument("--n-trials", type=int, default=N_TRIALS)
     ap.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
     ap.add_argument("--out", type=Path, help="write the raw results as JSON (after each seed)")
-    ap.add_argument("--load", type=Path, help="print the table of saved results")
+    ap.add_argument("--load", type=Path, nargs="+", help="print the table of saved results")
+    ap.add_argument("--replay", type=Path,
+                    help="a folder with full-s<seed>.db of recorded full-budget runs: replay "
+                         "their curves instead of training (see ReplayObjective)")
+    ap.add_argument("--verify", type=int, default=0,
+                    help="with --replay: train this many recorded trials again and compare")
+    ap.add_argument("--keep", type=Path, help="keep the study databases in this folder")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     if args.part == "decisions":
         time_decisions()
         return
     if args.load:
-        saved = json.loads(args.load.read_text())
-        print(table({int(k): v for k, v in saved["results"].items()}, saved["n_trials"]))
+        merged: dict[int, Any] = {}
+        for path in args.load:
+            saved = json.loads(path.read_text())
+            merged.update({int(k): v for k, v in saved["results"].items()})
+        print(table(merged, saved["n_trials"]))
         return
     div, source = divergence_args()
     print(f"divergence settings from {source}: {div}", flush=True)
     results: dict[int, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         for seed in args.seeds:
-            results[seed] = run_seed(seed, args.n_trials, args.variants, Path(tmp))
+            db = args.replay / f"full-s{seed}.db" if args.replay else None
+            results[seed] = run_seed(seed, args.n_trials, args.variants, workdir, db,
+                                     args.verify)
             if args.out:
                 args.out.write_text(json.dumps({"n_trials": args.n_trials, "divergence": div,
                                                 "divergence_source": source,
