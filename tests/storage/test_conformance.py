@@ -73,3 +73,34 @@ def test_postgresql_tables_go_to_the_schema_of_the_url(pg_admin, pg_url):
             "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
             (schema,))}
     assert {"studies", "trials", "reports", "hpsearch_meta"} <= tables
+
+
+@pytest.mark.integration
+def test_postgresql_migrations_run_and_a_newer_schema_is_refused(pg_url, monkeypatch):
+    import sqlalchemy as sa
+
+    from hpsearch import StorageError, open_storage
+    from hpsearch.storage import _sql
+
+    open_storage(pg_url).close()
+    calls = []
+
+    def migrate(conn):  # a real DDL change inside the migration's transaction
+        conn.exec_driver_sql("ALTER TABLE trials ADD COLUMN note TEXT")
+        calls.append("up")
+
+    monkeypatch.setattr(_sql, "SCHEMA_VERSION", _sql.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(_sql.MIGRATIONS, _sql.SCHEMA_VERSION - 1, migrate)
+    open_storage(pg_url).close()
+    open_storage(pg_url).close()  # migrated once only
+    assert calls == ["up"]
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        version = conn.exec_driver_sql(
+            "SELECT value FROM hpsearch_meta WHERE key = 'schema_version'").scalar_one()
+        assert int(version) == _sql.SCHEMA_VERSION
+        assert "note" in {c["name"] for c in sa.inspect(conn).get_columns("trials")}
+        conn.exec_driver_sql("UPDATE hpsearch_meta SET value = '999' WHERE key = 'schema_version'")
+    engine.dispose()
+    with pytest.raises(StorageError, match="newer hpsearch"):
+        open_storage(pg_url)
