@@ -1,10 +1,10 @@
-"""The ``hpsearch`` command: run | resume | ls | show | best | export.
+"""The ``hpsearch`` command: run | resume | ls | show | best | export | report.
 
 ``hpsearch run study.yaml`` creates the study of a YAML study file (see :mod:`hpsearch.config`)
 and runs it with a live progress display (a periodic plain line when stdout is not a terminal);
 ``hpsearch resume NAME`` continues it from the storage alone. The readers (``ls``, ``show``,
-``best``, ``export``) never create a storage. Errors are one line on stderr: exit 1 for an
-hpsearch error (unknown study, storage failure), 2 for a wrong study file or usage, 130 after
+``best``, ``export``, ``report``) never create a storage. Errors are one line on stderr: exit 1
+for an hpsearch error (unknown study, storage failure), 2 for a wrong study file or usage, 130 after
 Ctrl-C.
 """
 
@@ -486,6 +486,29 @@ def export(name: str, storage: str | None, fmt: str, output: str | None) -> None
     except OSError as e:
         raise HpsearchError(f"Cannot write {output}: {e.strerror or e}.") from None
     click.echo(f"Wrote {len(study.trials)} trials to {output}.", err=True)
+
+
+def _report_filename(name: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return f"hpsearch-report-{safe}.html"
+
+
+@cli.command()
+@click.argument("name")
+@_storage_option
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+              help="HTML file to write (default: hpsearch-report-NAME.html here).")
+def report(name: str, storage: str | None, output: str | None) -> None:
+    """Write a self-contained HTML report with plots of study NAME (needs plotly)."""
+    from hpsearch.report import write_report
+
+    study = _load(name, storage)
+    path = output or _report_filename(study.name)
+    try:
+        write_report(study, path)
+    except OSError as e:
+        raise HpsearchError(f"Cannot write {path}: {e.strerror or e}.") from None
+    click.echo(f"Wrote the report of {len(study.trials)} trials to {path}.", err=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
