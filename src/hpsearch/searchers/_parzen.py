@@ -246,10 +246,25 @@ class ParzenEstimator:
         total = np.empty((m, n_comp))
         total[:] = const
         z = np.empty((m, n_comp))
+        float_cols = [col for col, j in enumerate(self.num) if self.dims[j].kind == "float"]
+        shared = n > 0 and all(np.all(self.sigma[:n, c] == self.sigma[0, c]) for c in float_cols)
+        if shared and float_cols:
+            # one bandwidth per dimension (Scott's rule): the squared Mahalanobis distances of
+            # all candidates to all observations as one matrix product
+            cols = np.array(float_cols)
+            s = self.sigma[0, cols]
+            xs = x[:, self.num[cols]] / s  # (m, F)
+            ms = self.mu[:n, cols] / s  # (n, F)
+            q = (xs * xs).sum(axis=1)[:, None] + (ms * ms).sum(axis=1)[None, :] - 2.0 * xs @ ms.T
+            total[:, :n] -= 0.5 * np.maximum(q, 0.0)
+            zp = (x[:, self.num[cols]] - self.mu[n, cols]) / self.sigma[n, cols]
+            total[:, n] -= 0.5 * (zp * zp).sum(axis=1)
         for col, j in enumerate(self.num):
             dim = self.dims[j]
             mu, sd = self.mu[:, col], self.sigma[:, col]
             if dim.kind == "float":
+                if shared:
+                    continue
                 np.subtract(x[:, j][:, None], mu[None, :], out=z)
                 z /= sd[None, :]
                 np.square(z, out=z)
