@@ -122,6 +122,15 @@ def _ranked(trials: Sequence[Trial], mode: str) -> list[Trial]:
     return sorted(valued, key=lambda t: (sign * (_value(t) or 0.0), t.number))
 
 
+def _a(xs: Sequence[float | None]) -> np.ndarray:
+    """Return a float32 array (None as NaN: a gap).
+
+    plotly validates an array far faster than a list and embeds it as base64 (float32: 7
+    significant digits in 5.3 characters a number).
+    """
+    return np.asarray(xs, dtype=np.float32)
+
+
 def _log_axis(values: Sequence[float]) -> bool:
     """Whether positive values spanning two decades or more read better on a log axis."""
     return len(values) > 1 and min(values) > 0 and max(values) / min(values) >= 100
@@ -191,7 +200,7 @@ def _history(go: Any, study: Study, trials: Sequence[Trial]) -> tuple[Any, str]:
         pts = [(t.number, v) for t in finished if t.state == state and (v := _value(t)) is not None]
         if pts:
             fig.add_trace(_scatter(go, len(pts))(
-                x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers",
+                x=_a([p[0] for p in pts]), y=_a([p[1] for p in pts]), mode="markers",
                 name=state.value + (" (last report)" if state == TrialState.STOPPED else ""),
                 marker={"color": _STYLE[state][0], "symbol": symbol, "size": 7},
                 hovertemplate="trial %{x}<br>%{y:.6g}<extra>" + state.value + "</extra>"))
@@ -204,7 +213,7 @@ def _history(go: Any, study: Study, trials: Sequence[Trial]) -> tuple[Any, str]:
             xs.append(t.number)
             ys.append(best)
     if xs:
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="best so far",
+        fig.add_trace(go.Scatter(x=_a(xs), y=_a(ys), mode="lines", name="best so far",
                                  line={"color": "#ff7f0e", "shape": "hv", "width": 2}))
     no_value = [t for t in finished if _value(t) is None]
     if no_value:  # on a hidden second axis, at its bottom: they have no value to place them by
@@ -265,7 +274,7 @@ def _curves(go: Any, study: Study, trials: Sequence[Trial]) -> tuple[Any, str]:
         if xs:
             colour, dash = _STYLE[state]
             fig.add_trace(_scatter(go, len(xs))(
-                x=xs, y=ys, text=text, mode="lines+markers", name=state.value,
+                x=_a(xs), y=_a(ys), text=text, mode="lines+markers", name=state.value,
                 line={"color": colour, "dash": dash, "width": 1.5}, opacity=0.7,
                 marker={"size": 4}, connectgaps=False,
                 hovertemplate="%{text}<br>budget %{x:g}: %{y:.6g}<extra>" + state.value
@@ -315,7 +324,7 @@ def _dimension(name: str, dist: Distribution, values: Sequence[Any]) -> dict[str
         # parcoords draws labels as plain text (no HTML): not escaped; plotly's JSON escapes <>/
         labels = [_label(c) for c in dist.choices] + ([_ABSENT] if has_absent else [])
         top = max(len(labels) - 1, 1)
-        return {"label": name, "values": codes, "range": [0, top],
+        return {"label": name, "values": _a(codes), "range": [0, top],
                 "tickvals": list(range(len(labels))), "ticktext": labels}
     log = bool(getattr(dist, "log", False))
     f: Callable[[float], float] = math.log10 if log else float
@@ -328,7 +337,7 @@ def _dimension(name: str, dist: Distribution, values: Sequence[Any]) -> dict[str
     if has_absent:
         pos, text = [absent_at, *pos], [_ABSENT, *text]
     xs = [absent_at if v is _ABSENT else f(float(v)) for v in values]
-    return {"label": name + (" (log scale)" if log else ""), "values": xs,
+    return {"label": name + (" (log scale)" if log else ""), "values": _a(xs),
             "range": [absent_at if has_absent else lo, hi if hi > lo else lo + 1],
             "tickvals": pos, "ticktext": text}
 
@@ -350,13 +359,13 @@ def _parallel(go: Any, study: Study, done: Sequence[Trial]) -> tuple[Any, str]:
     names = list(study.space)[:_MAX_PARCOORDS_PARAMS]
     dims = [_dimension(n, study.space[n], [t.params.get(n, _ABSENT) for t in done])
             for n in names]
-    values = [_value(t) for t in done]
-    dims.append({"label": study.metric, "values": values})
+    values = [_value(t) or 0.0 for t in done]
+    dims.append({"label": study.metric, "values": _a(values)})
     fig = go.Figure(go.Parcoords(
         dimensions=dims, line={"color": values, "colorscale": "Viridis",
                                "reversescale": study.mode == "min", "showscale": True,
                                "colorbar": {"title": {"text": _e(study.metric)}}}))
-    fig.update_layout(height=460, template="plotly_white", margin={"l": 80, "r": 60, "t": 60})
+    fig.update_layout(height=460, template="plotly_white", margin={"l": 110, "r": 80, "t": 60})
     note = (f"{len(done)} COMPLETED trials; the brightest lines are the best. Drag along an axis "
             "to filter.")
     if len(study.space) > len(names):
@@ -379,9 +388,15 @@ def _slices(go: Any, study: Study, done: Sequence[Trial]) -> tuple[Any, str]:
         row, col = i // cols + 1, i % cols + 1
         dist = study.space[name]
         sub = [t for t in done if name in t.params]
+        text = None
+        hover = "trial %{marker.color}: %{x:.6g}<br>%{y:.6g}<extra></extra>"
         if isinstance(dist, Categorical):
             codes = [dist.index(t.params[name]) for t in sub]
-            xs = list(np.asarray(codes, float) + rng.uniform(-0.15, 0.15, len(codes)))
+            jitter = rng.uniform(-0.15, 0.15, len(codes))
+            xs = [round(c + j, 3) for c, j in zip(codes, jitter, strict=True)]
+            labels = [_e(_label(c)) for c in dist.choices]
+            text = [labels[c] for c in codes]
+            hover = "trial %{marker.color}: %{text}<br>%{y:.6g}<extra></extra>"
             fig.update_xaxes(row=row, col=col, tickvals=list(range(len(dist.choices))),
                              ticktext=[_e(_label(c)) for c in dist.choices],
                              range=[-0.5, len(dist.choices) - 0.5])
@@ -390,10 +405,10 @@ def _slices(go: Any, study: Study, done: Sequence[Trial]) -> tuple[Any, str]:
             if getattr(dist, "log", False):
                 fig.update_xaxes(row=row, col=col, type="log", exponentformat="power")
         fig.add_trace(_scatter(go, len(sub))(
-            x=xs, y=[_value(t) for t in sub], mode="markers", showlegend=False,
-            text=[f"trial {t.number}: {_e(_label(t.params[name]))}" for t in sub],
-            hovertemplate="%{text}<br>%{y:.6g}<extra></extra>",
-            marker={"size": 6, "color": [t.number for t in sub], "coloraxis": "coloraxis"}),
+            x=_a(xs), y=_a([_value(t) or 0.0 for t in sub]), mode="markers",
+            showlegend=False,
+            text=text, hovertemplate=hover,
+            marker={"size": 6, "color": _a([t.number for t in sub]), "coloraxis": "coloraxis"}),
             row=row, col=col)
     values = [v for t in done if (v := _value(t)) is not None]
     if _log_axis(values):
