@@ -307,7 +307,9 @@ def _neg_log_posterior(theta: np.ndarray, y: np.ndarray, dists: np.ndarray,
     kinv, info = scipy.linalg.lapack.dpotri(L, lower=1)
     if info != 0:
         return 1e25, np.zeros_like(theta)
-    kinv = np.tril(kinv) + np.tril(kinv, -1).T  # dpotri fills the lower triangle only
+    # dpotri fills the lower triangle; the upper one holds L's zeros: mirror it.
+    kinv = kinv + kinv.T
+    kinv.flat[:: n + 1] *= 0.5
     A = np.outer(alpha, alpha) - kinv  # dlml/dtheta_j = tr(A dK/dtheta_j) / 2
     g = np.empty_like(theta)
     g[:d] = 0.5 * w * ((A * (s2 * dm)).reshape(-1) @ dists)

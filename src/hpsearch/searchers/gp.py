@@ -275,12 +275,31 @@ def _standardize(y: np.ndarray) -> np.ndarray:
     return out
 
 
+def _yeo_johnson(x: np.ndarray, lam: float) -> np.ndarray:
+    """Apply the Yeo-Johnson transform for ``0 <= lam <= 1`` (Yeo & Johnson 2000, eq. 2.1)."""
+    out = np.empty_like(x)
+    pos = x >= 0
+    out[pos] = np.log1p(x[pos]) if lam == 0 else np.expm1(lam * np.log1p(x[pos])) / lam
+    out[~pos] = -np.expm1((2.0 - lam) * np.log1p(-x[~pos])) / (2.0 - lam)
+    return out
+
+
+def _yeo_johnson_llf(x: np.ndarray, lam: float) -> float:
+    """Profile log-likelihood of ``lam`` under a normal model of the transformed ``x``."""
+    var = float(_yeo_johnson(x, lam).var())
+    if var <= 0.0:
+        return -math.inf
+    return -0.5 * len(x) * math.log(var) + (lam - 1.0) * float(
+        (np.sign(x) * np.log1p(np.abs(x))).sum())
+
+
 def _warp(y: np.ndarray) -> np.ndarray:
     """Robustly scale, Yeo-Johnson transform (``lambda`` in [0, 1]), standardize.
 
-    Output warping (Cowen-Rivers et al. 2022, sec. 4.1), ``lambda`` by maximum likelihood.
-    Scaling by the median and the interquartile range (not the standard deviation, which a
-    few very bad trials dominate) keeps the good trials spread out before the transform.
+    Output warping (Cowen-Rivers et al. 2022, sec. 4.1), ``lambda`` by maximum likelihood
+    (Yeo & Johnson 2000). Scaling by the median and the interquartile range (not the standard
+    deviation, which a few very bad trials dominate) keeps the good trials spread out before
+    the transform.
     The transform is monotone, so the incumbent is unchanged.
     """
     if len(y) < 5:
@@ -290,12 +309,13 @@ def _warp(y: np.ndarray) -> np.ndarray:
     if scale == 0.0:
         return _standardize(y)
     ys = (y - q50) / scale
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        # lambda <= 1 only: the transform may compress the bad (high) tail and stretch the good
-        # one, never the reverse, which would hide the best trials (minimization).
-        lam = min(max(float(scipy.stats.yeojohnson_normmax(ys)), _WARP_MIN_LAMBDA), 1.0)
-        warped = scipy.stats.yeojohnson(ys, lmbda=lam)
+    # lambda <= 1 only: the transform may compress the bad (high) tail and stretch the good
+    # one, never the reverse, which would hide the best trials (minimization).
+    res = scipy.optimize.minimize_scalar(lambda lam: -_yeo_johnson_llf(ys, lam), method="bounded",
+                                         bounds=(_WARP_MIN_LAMBDA, 1.0), options={"xatol": 1e-3})
+    # the bounded search stops short of the bounds: they are candidates too
+    lam = max((float(res.x), _WARP_MIN_LAMBDA, 1.0), key=lambda v: _yeo_johnson_llf(ys, v))
+    warped = _yeo_johnson(ys, lam)
     if not np.all(np.isfinite(warped)):
         return _standardize(y)
     return _standardize(warped)
