@@ -54,7 +54,8 @@ MAX_FAILURES = 200
 #: above this many points a scatter trace is drawn with WebGL (``Scattergl``) instead of SVG.
 _WEBGL_ABOVE = 2000
 _MAX_PARCOORDS_PARAMS = 59  # plotly draws at most 60 dimensions, one is the value
-_ABSENT = "(absent)"
+_ABSENT: Any = object()  # the value of a param a trial does not have (conditional)
+_ABSENT_LABEL = "(absent)"
 _STYLE = {  # state -> (colour, dash) of the learning curves and history markers
     TrialState.COMPLETED: ("#1f77b4", "solid"),
     TrialState.STOPPED: ("#d62728", "dash"),
@@ -220,7 +221,7 @@ def _history(go: Any, study: Study, trials: Sequence[Trial]) -> tuple[Any, str]:
         fig.add_trace(go.Scatter(
             x=[t.number for t in no_value], y=[0.0] * len(no_value), yaxis="y2", mode="markers",
             name="no value (FAILED, NaN, inf)",
-            marker={"color": "#7f7f7f", "symbol": "x-thin-open", "size": 9, "line": {"width": 2}},
+            marker={"color": "#444444", "symbol": "x-thin-open", "size": 11, "line": {"width": 2}},
             text=[_e(f"{t.state.value}: {t.reason or 'non-finite value'}")[:200]
                   for t in no_value],
             hovertemplate="trial %{x}<br>%{text}<extra></extra>"))
@@ -322,7 +323,7 @@ def _dimension(name: str, dist: Distribution, values: Sequence[Any]) -> dict[str
         codes = [float(len(dist.choices)) if v is _ABSENT else float(dist.index(v))
                  for v in values]
         # parcoords draws labels as plain text (no HTML): not escaped; plotly's JSON escapes <>/
-        labels = [_label(c) for c in dist.choices] + ([_ABSENT] if has_absent else [])
+        labels = [_label(c) for c in dist.choices] + ([_ABSENT_LABEL] if has_absent else [])
         top = max(len(labels) - 1, 1)
         return {"label": name, "values": _a(codes), "range": [0, top],
                 "tickvals": list(range(len(labels))), "ticktext": labels}
@@ -335,7 +336,7 @@ def _dimension(name: str, dist: Distribution, values: Sequence[Any]) -> dict[str
         text = [f"{p:.0f}" for p in pos]
     absent_at = lo - max(0.1 * (hi - lo), 0.5 if lo == hi else 0.0)
     if has_absent:
-        pos, text = [absent_at, *pos], [_ABSENT, *text]
+        pos, text = [absent_at, *pos], [_ABSENT_LABEL, *text]
     xs = [absent_at if v is _ABSENT else f(float(v)) for v in values]
     return {"label": name + (" (log scale)" if log else ""), "values": _a(xs),
             "range": [absent_at if has_absent else lo, hi if hi > lo else lo + 1],
@@ -404,6 +405,8 @@ def _slices(go: Any, study: Study, done: Sequence[Trial]) -> tuple[Any, str]:
             xs = [float(t.params[name]) for t in sub]
             if getattr(dist, "log", False):
                 fig.update_xaxes(row=row, col=col, type="log", exponentformat="power")
+            elif isinstance(dist, Int) and dist.n_values() <= 12:
+                fig.update_xaxes(row=row, col=col, dtick=dist.step)
         fig.add_trace(_scatter(go, len(sub))(
             x=_a(xs), y=_a([_value(t) or 0.0 for t in sub]), mode="markers",
             showlegend=False,
