@@ -22,9 +22,10 @@ def test_default_searcher_is_auto_and_random_stays_explicit() -> None:
     (CONTINUOUS, {}, GP),
     (CONTINUOUS, {"noisy": True}, "tpe"),
     (CONTINUOUS, {"max_gp_dims": 1}, "tpe"),
-    (hp.SearchSpace({"x": hp.Float(0, 1), "n": hp.Int(1, 9)}), {}, "tpe"),
-    (hp.SearchSpace({"x": hp.Float(0, 1), "c": hp.Categorical(["a", "b"])}), {}, "tpe"),
-    (hp.SearchSpace({"x": hp.Float(0, 1, step=0.1)}), {}, "tpe"),
+    (hp.SearchSpace({"x": hp.Float(0, 1), "n": hp.Int(1, 9)}), {}, GP),
+    (hp.SearchSpace({"x": hp.Float(0, 1), "c": hp.Categorical(["a", "b"])}), {}, GP),
+    (hp.SearchSpace({"x": hp.Float(0, 1, step=0.1)}), {}, GP),
+    (hp.SearchSpace({f"x{i}": hp.Float(0, 1) for i in range(17)}), {}, "tpe"),
     (hp.SearchSpace({"o": hp.Categorical(["a", "b"]),
                      "m": hp.Float(0, 1, when={"o": "a"})}), {}, "tpe"),
 ])

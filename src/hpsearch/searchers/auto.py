@@ -12,7 +12,7 @@ import numpy as np
 from hpsearch.exceptions import InvalidParameterError
 from hpsearch.searchers._base import Searcher
 from hpsearch.searchers.tpe import TPESearcher
-from hpsearch.space import Float, ParamValue, SearchSpace
+from hpsearch.space import ParamValue, SearchSpace
 from hpsearch.trial import Mode, Trial, TrialState
 
 __all__ = ["AutoSearcher"]
@@ -30,16 +30,17 @@ class AutoSearcher(Searcher):
     The rule, evaluated at every suggestion from ``(space, trials)`` alone (so it is
     deterministic and a resumed study makes the same choices):
 
-    1. :class:`~hpsearch.GPSearcher` when every parameter is a continuous :class:`Float` (no
-       ``step``, log scale allowed), the space is unconditional, it has at most ``max_gp_dims``
-       parameters, the study has fewer than ``max_gp_trials`` trials, ``noisy`` is False, and
-       at most a quarter of the finished trials were STOPPED by a scheduler (values at mixed
-       budgets would mislead a GP). On such smooth low-dimensional problems a GP is markedly
-       more sample-efficient (Optuna's GPSampler reached -3.322 on Hartmann-6 against -3.207 for
-       its TPE).
-    2. :class:`~hpsearch.TPESearcher` otherwise: integers, categoricals, conditional spaces,
-       noisy objectives, many parameters, long studies, and multi-fidelity studies, where
-       multivariate TPE is the better all-rounder and costs milliseconds per suggestion.
+    1. :class:`~hpsearch.GPSearcher` when the space is unconditional and has at most
+       ``max_gp_dims`` parameters (Float, Int or Categorical: the GP rounds integers inside its
+       acquisition search and has a Hamming kernel for categories), the study has fewer than
+       ``max_gp_trials`` trials, ``noisy`` is False, and at most a quarter of the finished
+       trials were STOPPED by a scheduler (values at mixed budgets would mislead a GP). On such
+       low-dimensional problems a GP is markedly more sample-efficient (Optuna's GPSampler
+       reached -3.322 on Hartmann-6 against -3.207 for its TPE; in BENCHMARKS.md hpsearch's GP
+       also wins the mixed integer/categorical problem by orders of magnitude).
+    2. :class:`~hpsearch.TPESearcher` otherwise: conditional spaces, declared-noisy
+       objectives, many parameters, long studies and multi-fidelity studies, where multivariate
+       TPE is the better all-rounder and costs milliseconds per suggestion.
 
     Both delegates are built once, with seeds spawned from ``seed``; both rebuild their state
     from the trials, so switching from one to the other mid-study (past ``max_gp_trials``, or
@@ -95,8 +96,6 @@ class AutoSearcher(Searcher):
         if self._gp is None or self.noisy or space.is_conditional:
             return "tpe"
         if len(space) > self.max_gp_dims or len(trials) >= self.max_gp_trials:
-            return "tpe"
-        if not all(isinstance(d, Float) and d.step is None for d in space.values()):
             return "tpe"
         n_finished = n_stopped = 0
         for t in trials:
