@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 import hpsearch as hp
+from hpsearch import _runner as runner_mod
 from hpsearch import study as study_mod
 from hpsearch.trial import TrialState
 
@@ -375,7 +376,7 @@ def test_lock_of_another_host_is_taken_over_only_once_stale(
     assert st.acquire_lock(sid, other, now=time.time(), stale_after=30.0)
     with pytest.raises(hp.StudyLockedError, match="some-other-host"):
         study.optimize(lambda p: p["x"], n_trials=1, executor=hp.InlineExecutor())
-    monkeypatch.setattr(study_mod, "LOCK_STALE_AFTER", 0.2)
+    monkeypatch.setattr(runner_mod, "LOCK_STALE_AFTER", 0.2)
     time.sleep(0.3)  # its heartbeat is now older than LOCK_STALE_AFTER
     study.optimize(lambda p: p["x"], n_trials=1, executor=hp.InlineExecutor())
     assert study.n_finished == 1
@@ -392,7 +393,7 @@ def test_lock_left_by_this_process_is_taken_over(tmp_path: Path) -> None:
 
 def test_heartbeat_keeps_the_lock_during_a_long_inline_trial(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(study_mod, "HEARTBEAT_INTERVAL", 0.05)
+    monkeypatch.setattr(runner_mod, "HEARTBEAT_INTERVAL", 0.05)
     study = _new(f"sqlite:///{tmp_path}/s.db")
     beats: list[float | None] = []
 
@@ -408,7 +409,7 @@ def test_heartbeat_keeps_the_lock_during_a_long_inline_trial(
 
 def test_a_driver_whose_lock_was_taken_over_stops_without_writing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(study_mod, "HEARTBEAT_INTERVAL", 0.05)
+    monkeypatch.setattr(runner_mod, "HEARTBEAT_INTERVAL", 0.05)
     study = _new(f"sqlite:///{tmp_path}/s.db")
     st, sid = study.storage, study._study_id
 

@@ -235,3 +235,27 @@ def test_resume_with_a_smaller_budget_keeps_interrupted_trials_for_later(tmp_pat
     assert study.n_finished == 4 and len(study.trials) == 5
     rerun = study.trials[4]
     assert (rerun.retry_of, rerun.attempt, rerun.params) == (cut.number, 1, cut.params)
+
+
+def test_readers_of_a_study_with_an_unregistered_scheduler_still_work(tmp_path, caplog):
+    class Custom(hp.Scheduler):
+        name = "my-custom"
+
+        def decide(self, trial, trials, *, mode):
+            return hp.Decision.CONTINUE
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    study = hp.create_study("c", space={"x": hp.Float(0, 1)}, storage=url, scheduler=Custom(),
+                            searcher="random")
+    study.optimize(lambda p: p["x"], n_trials=3, executor=hp.InlineExecutor())
+    reader = hp.load_study("c", storage=url)  # "my-custom" is not registered here
+    assert len(reader.trials) == 3 and reader.best_trial.number == study.best_trial.number
+    assert reader.budget_summary()["used"] == 0
+    with pytest.raises(hp.InvalidParameterError, match="scheduler=..."):
+        reader.optimize(lambda p, r: r.report(1, p["x"]) or p["x"], n_trials=4,
+                        executor=hp.InlineExecutor())
+    # passing one runs it, and stores it only once the run holds the lock
+    runner = hp.load_study("c", storage=url, scheduler="fifo")
+    assert hp.load_study("c", storage=url).config["scheduler"] == {"my-custom": {}}
+    runner.optimize(lambda p: p["x"], n_trials=4, executor=hp.InlineExecutor())
+    assert hp.load_study("c", storage=url).config["scheduler"] == {"fifo": {}}

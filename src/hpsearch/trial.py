@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from hpsearch.space import ParamValue
 
-__all__ = ["Mode", "Report", "Trial", "TrialState", "is_better", "validate_mode"]
+__all__ = [
+    "Mode", "Report", "Trial", "TrialState", "TrialsView", "is_better", "validate_mode",
+]
 
 Mode = str  # "min" | "max"
 
@@ -143,3 +145,25 @@ def is_better(a: float, b: float | None, mode: Mode) -> bool:
     if b is None or math.isnan(b):
         return True
     return a < b if mode == "min" else a > b
+
+
+class TrialsView(Sequence[Trial]):
+    """A read-only, zero-copy view of a study's trials by number (handed to policies)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[Trial]) -> None:
+        self._items = items
+
+    @overload
+    def __getitem__(self, i: int) -> Trial: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Trial]: ...
+    def __getitem__(self, i: int | slice) -> Trial | Sequence[Trial]:
+        return self._items[i]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Trial]:
+        return iter(self._items)
