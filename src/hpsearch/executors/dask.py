@@ -10,6 +10,7 @@ are synchronous, as the Executor contract asks.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -79,7 +80,12 @@ def _run_on_worker(key: str, blob: bytes, number: int, params: dict[str, Any],
 
     Queue: Any = _import_distributed().Queue
     events = _worker_queue(events_name, Queue)
-    events.put(("started", number, f"pid {os.getpid()} on {get_worker().address}"))
+    worker = get_worker()
+    started = ("started", number, f"pid {os.getpid()} on {worker.address}")
+    # Sent without waiting (one scheduler round trip less per trial); the first report waits
+    # for it, so that Started reaches the driver before any report.
+    loop: Any = worker.loop  # a tornado IOLoop over an asyncio loop
+    pending_started = asyncio.run_coroutine_threadsafe(events._put(started), loop.asyncio_loop)
     try:
         objective, takes_reporter = _load_cached(key, blob)
     except BaseException as e:  # noqa: BLE001
@@ -89,6 +95,7 @@ def _run_on_worker(key: str, blob: bytes, number: int, params: dict[str, Any],
     def send(budget: float, value: float, metrics: dict[str, Any]) -> bool:
         nonlocal decisions
         if decisions is None:
+            pending_started.result(timeout=60)
             decisions = Queue(decisions_name)
         events.put(("report", number, budget, value, metrics))
         return bool(decisions.get())
@@ -366,16 +373,20 @@ class DaskExecutor(Executor):
         if kind == "report":
             if number not in self._futures:
                 return []
-            return [Reported(number, item[2], item[3], item[4])]
+            out: list[Event] = []
+            if number not in self._started:  # not expected: the first report waits for it
+                self._started[number] = "dask worker"
+                out.append(Started(number, "dask worker"))
+            return [*out, Reported(number, item[2], item[3], item[4])]
         future = item[2]
         if self._futures.get(number) is not future:
             return []  # killed: its Failed was emitted by kill()
-        out: list[Event] = []
+        ends: list[Event] = []
         if number not in self._started:
-            out.append(Started(number, "dask worker"))
-        out.append(self._outcome(number, future))
+            ends.append(Started(number, "dask worker"))
+        ends.append(self._outcome(number, future))
         self._end(number)
-        return out
+        return ends
 
     def _outcome(self, number: int, future: Any) -> Event:
         status = future.status
