@@ -93,6 +93,7 @@ def test_real_study_report_contents(demo: tuple[hp.Study, str]) -> None:
     # the learning curves name the stopped trials and mark where they stopped
     assert "trial 1" in page and "trial 4" in page and "stopped here" in page
     assert "COMPLETED 4 &middot; STOPPED 2 &middot; FAILED 1" in page
+    assert '"(absent)"' in page and "lr (log scale)" in page  # momentum is conditional
 
 
 def test_malicious_strings_are_escaped(demo: tuple[hp.Study, str], url: str) -> None:
