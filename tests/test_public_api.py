@@ -27,3 +27,16 @@ def test_exceptions_inherit_builtins():
     assert issubclass(e.StudyNotFoundError, KeyError)
     assert issubclass(e.MissingDependencyError, ImportError)
     assert not issubclass(e.TrialStopped, e.HpsearchError)
+
+
+def test_importing_the_package_stays_light():
+    # Worker processes import hpsearch.executors.local; scipy and SQLAlchemy must not come
+    # along (they cost seconds per worker on a loaded machine).
+    import subprocess
+    import sys
+
+    code = ("import sys, hpsearch, hpsearch.executors.local; "
+            "print(sorted(m for m in ('scipy', 'sqlalchemy', 'torch', 'ray', 'dask') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

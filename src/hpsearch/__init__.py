@@ -10,6 +10,13 @@ Quick start::
     print(study.best_trial)
 """
 
+# The public front is lazy (PEP 562): importing hpsearch, e.g. in every worker process,
+# does not import scipy, SQLAlchemy or the engines until a name is used.
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from hpsearch.exceptions import (
     ConfigError,
     ExecutorError,
@@ -22,47 +29,91 @@ from hpsearch.exceptions import (
     StudyNotFoundError,
     TrialStopped,
 )
-from hpsearch.executors import Executor, InlineExecutor, LocalExecutor, Reporter
-from hpsearch.executors.dask import DaskExecutor
-from hpsearch.executors.ray import RayExecutor
-from hpsearch.schedulers import (
-    ASHAScheduler,
-    CompositeScheduler,
-    Decision,
-    DivergenceScheduler,
-    FIFOScheduler,
-    HyperbandScheduler,
-    MedianStoppingScheduler,
-    Scheduler,
-)
-from hpsearch.searchers import (
-    AutoSearcher,
-    CMAESSearcher,
-    GPSearcher,
-    GridSearcher,
-    RandomSearcher,
-    Searcher,
-    SobolSearcher,
-    TPESearcher,
-)
-from hpsearch.space import (
-    Categorical,
-    Distribution,
-    Float,
-    Int,
-    SearchSpace,
-    choice,
-    loguniform,
-    quniform,
-    randint,
-    uniform,
-)
-from hpsearch.storage import Storage, open_storage
-from hpsearch.study import Study, create_study, load_study
-from hpsearch.trial import Report, Trial, TrialState
+
+if TYPE_CHECKING:
+    from hpsearch.executors import Executor, InlineExecutor, LocalExecutor, Reporter
+    from hpsearch.executors.dask import DaskExecutor
+    from hpsearch.executors.ray import RayExecutor
+    from hpsearch.schedulers import (
+        ASHAScheduler,
+        CompositeScheduler,
+        Decision,
+        DivergenceScheduler,
+        FIFOScheduler,
+        HyperbandScheduler,
+        MedianStoppingScheduler,
+        Scheduler,
+    )
+    from hpsearch.searchers import (
+        AutoSearcher,
+        CMAESSearcher,
+        GPSearcher,
+        GridSearcher,
+        RandomSearcher,
+        Searcher,
+        SobolSearcher,
+        TPESearcher,
+    )
+    from hpsearch.space import (
+        Categorical,
+        Distribution,
+        Float,
+        Int,
+        SearchSpace,
+        choice,
+        loguniform,
+        quniform,
+        randint,
+        uniform,
+    )
+    from hpsearch.storage import Storage, open_storage
+    from hpsearch.study import Study, create_study, load_study
+    from hpsearch.trial import Report, Trial, TrialState
+
+_EXPORTS: dict[str, str] = {
+    "ASHAScheduler": "hpsearch.schedulers",
+    "AutoSearcher": "hpsearch.searchers",
+    "CMAESSearcher": "hpsearch.searchers",
+    "Categorical": "hpsearch.space",
+    "CompositeScheduler": "hpsearch.schedulers",
+    "DaskExecutor": "hpsearch.executors.dask",
+    "Decision": "hpsearch.schedulers",
+    "Distribution": "hpsearch.space",
+    "DivergenceScheduler": "hpsearch.schedulers",
+    "Executor": "hpsearch.executors",
+    "FIFOScheduler": "hpsearch.schedulers",
+    "Float": "hpsearch.space",
+    "GPSearcher": "hpsearch.searchers",
+    "GridSearcher": "hpsearch.searchers",
+    "HyperbandScheduler": "hpsearch.schedulers",
+    "InlineExecutor": "hpsearch.executors",
+    "Int": "hpsearch.space",
+    "LocalExecutor": "hpsearch.executors",
+    "MedianStoppingScheduler": "hpsearch.schedulers",
+    "RandomSearcher": "hpsearch.searchers",
+    "RayExecutor": "hpsearch.executors.ray",
+    "Report": "hpsearch.trial",
+    "Reporter": "hpsearch.executors",
+    "Scheduler": "hpsearch.schedulers",
+    "SearchSpace": "hpsearch.space",
+    "Searcher": "hpsearch.searchers",
+    "SobolSearcher": "hpsearch.searchers",
+    "Storage": "hpsearch.storage",
+    "Study": "hpsearch.study",
+    "TPESearcher": "hpsearch.searchers",
+    "Trial": "hpsearch.trial",
+    "TrialState": "hpsearch.trial",
+    "choice": "hpsearch.space",
+    "create_study": "hpsearch.study",
+    "load_study": "hpsearch.study",
+    "loguniform": "hpsearch.space",
+    "open_storage": "hpsearch.storage",
+    "quniform": "hpsearch.space",
+    "randint": "hpsearch.space",
+    "uniform": "hpsearch.space",
+}
 
 __version__ = "0.1.0"
-
 __all__ = [
     "ASHAScheduler",
     "AutoSearcher",
@@ -115,3 +166,16 @@ __all__ = [
     "randint",
     "uniform",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,19 +1,42 @@
 """Executors: where trials run (inline, local processes, Ray, Dask)."""
 
-from hpsearch.executors._base import (
-    Event,
-    Executor,
-    Failed,
-    Finished,
-    Reported,
-    Started,
-    Stopped,
-)
-from hpsearch.executors._worker import Reporter
-from hpsearch.executors.dask import DaskExecutor
-from hpsearch.executors.inline import InlineExecutor
-from hpsearch.executors.local import LocalExecutor
-from hpsearch.executors.ray import RayExecutor
+# The public front is lazy (PEP 562): importing hpsearch, e.g. in every worker process,
+# does not import scipy, SQLAlchemy or the engines until a name is used.
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpsearch.executors._base import (
+        Event,
+        Executor,
+        Failed,
+        Finished,
+        Reported,
+        Started,
+        Stopped,
+    )
+    from hpsearch.executors._worker import Reporter
+    from hpsearch.executors.dask import DaskExecutor
+    from hpsearch.executors.inline import InlineExecutor
+    from hpsearch.executors.local import LocalExecutor
+    from hpsearch.executors.ray import RayExecutor
+
+_EXPORTS: dict[str, str] = {
+    "DaskExecutor": "hpsearch.executors.dask",
+    "Event": "hpsearch.executors._base",
+    "Executor": "hpsearch.executors._base",
+    "Failed": "hpsearch.executors._base",
+    "Finished": "hpsearch.executors._base",
+    "InlineExecutor": "hpsearch.executors.inline",
+    "LocalExecutor": "hpsearch.executors.local",
+    "RayExecutor": "hpsearch.executors.ray",
+    "Reported": "hpsearch.executors._base",
+    "Reporter": "hpsearch.executors._worker",
+    "Started": "hpsearch.executors._base",
+    "Stopped": "hpsearch.executors._base",
+}
 
 __all__ = [
     "DaskExecutor",
@@ -29,3 +52,16 @@ __all__ = [
     "Started",
     "Stopped",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

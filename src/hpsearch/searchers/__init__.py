@@ -1,13 +1,32 @@
 """Searchers: propose the params of the next trial."""
 
-from hpsearch.searchers._base import Searcher
-from hpsearch.searchers.auto import AutoSearcher
-from hpsearch.searchers.cmaes import CMAESSearcher
-from hpsearch.searchers.gp import GPSearcher
-from hpsearch.searchers.grid import GridSearcher
-from hpsearch.searchers.random import RandomSearcher
-from hpsearch.searchers.sobol import SobolSearcher
-from hpsearch.searchers.tpe import TPESearcher
+# The public front is lazy (PEP 562): importing hpsearch, e.g. in every worker process,
+# does not import scipy, SQLAlchemy or the engines until a name is used.
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpsearch.searchers._base import Searcher
+    from hpsearch.searchers.auto import AutoSearcher
+    from hpsearch.searchers.cmaes import CMAESSearcher
+    from hpsearch.searchers.gp import GPSearcher
+    from hpsearch.searchers.grid import GridSearcher
+    from hpsearch.searchers.random import RandomSearcher
+    from hpsearch.searchers.sobol import SobolSearcher
+    from hpsearch.searchers.tpe import TPESearcher
+
+_EXPORTS: dict[str, str] = {
+    "AutoSearcher": "hpsearch.searchers.auto",
+    "CMAESSearcher": "hpsearch.searchers.cmaes",
+    "GPSearcher": "hpsearch.searchers.gp",
+    "GridSearcher": "hpsearch.searchers.grid",
+    "RandomSearcher": "hpsearch.searchers.random",
+    "Searcher": "hpsearch.searchers._base",
+    "SobolSearcher": "hpsearch.searchers.sobol",
+    "TPESearcher": "hpsearch.searchers.tpe",
+}
 
 __all__ = [
     "AutoSearcher",
@@ -19,3 +38,16 @@ __all__ = [
     "SobolSearcher",
     "TPESearcher",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
