@@ -1,6 +1,7 @@
 """The storage conformance suite over SQLite and PostgreSQL (a fresh schema per test, dropped)."""
 
 import os
+import sys
 import uuid
 
 import pytest
@@ -104,3 +105,11 @@ def test_postgresql_migrations_run_and_a_newer_schema_is_refused(pg_url, monkeyp
     engine.dispose()
     with pytest.raises(StorageError, match="newer hpsearch"):
         open_storage(pg_url)
+
+
+def test_missing_psycopg_names_the_extra(monkeypatch):
+    from hpsearch import MissingDependencyError, open_storage
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'hpsearch\[postgres\]'"):
+        open_storage("postgresql+psycopg://postgres@127.0.0.1:5432/test")
