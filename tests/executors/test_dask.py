@@ -199,3 +199,13 @@ def test_a_killed_worker_fails_the_trial_and_the_study_retries_it(tmp_path, exec
     assert len(retry) == 1 and retry[0].state is hp.TrialState.COMPLETED
     assert retry[0].params == lost[0].params
     assert study.counts()["COMPLETED"] == 3 and study.n_finished == 3
+
+
+def test_built_by_name_from_a_study_file_spec():
+    from hpsearch._registry import resolve_executor
+
+    ex = resolve_executor({"dask": {"address": "tcp://10.0.0.1:8786", "n_slots": 4,
+                                    "resources_per_trial": {"GPU": 1}}})
+    assert isinstance(ex, DaskExecutor) and ex.address == "tcp://10.0.0.1:8786"
+    assert ex.n_slots == 4 and ex.resources_per_trial == {"GPU": 1.0}
+    assert ex.client is None  # nothing connects before start()

@@ -197,3 +197,12 @@ def test_a_killed_worker_fails_the_trial_and_the_study_retries_it(tmp_path, exec
     assert retry[0].params == lost[0].params
     assert study.counts()["COMPLETED"] == 3 and study.n_finished == 3
     assert ray.is_initialized()  # the executor does not stop a Ray it did not start
+
+
+def test_built_by_name_from_a_study_file_spec():
+    from hpsearch._registry import resolve_executor
+
+    ex = resolve_executor({"ray": {"address": "10.0.0.1:6379", "resources_per_trial": {"cpu": 2},
+                                   "n_slots": 3}})
+    assert isinstance(ex, RayExecutor) and ex.address == "10.0.0.1:6379"
+    assert ex.resources_per_trial == {"cpu": 2.0} and ex.n_slots == 3
