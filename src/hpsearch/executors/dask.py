@@ -148,7 +148,7 @@ class DaskExecutor(Executor):
     single-threaded worker processes on 127.0.0.1 (no dashboard), which it closes at
     :meth:`shutdown`. Trials are ``client.submit`` tasks; the objective is scattered once to every
     worker (cloudpickle; modules that are not installed packages are shipped by value) and cached
-    there. Reports are synchronous over ``distributed.Queue`` (about 2 ms per report and decision).
+    there. Reports are synchronous over ``distributed.Queue`` (3-7 ms per report and decision).
 
     Dask must not rerun a trial whose worker died: the executor sets the scheduler's
     ``allowed-failures`` to 0 (on a remote scheduler too, with a warning when it was not), so a

@@ -179,7 +179,7 @@ class RayExecutor(Executor):
     started). Each slot is an actor holding ``resources_per_trial``; the objective is shipped once
     per actor (cloudpickle; modules that are not installed packages, such as a file loaded by
     path, are shipped by value). Reports are synchronous through a hub actor on the driver's node
-    (about 2-3 ms per report and decision). A worker or node lost mid-trial gives
+    (about 5 ms per report and decision, see BENCHMARKS.md). A worker or node lost mid-trial gives
     ``Failed("worker lost: ...")``; Ray itself never retries, the Study does (``max_retries``).
     :meth:`kill` kills the trial's actor and starts a fresh one. Workers never open the database.
 
