@@ -97,7 +97,7 @@ class StudyConfig(BaseModel):
         metric: the key of the objective's returned dict that is optimized.
         mode: ``"min"`` or ``"max"``.
         space: ``{param: distribution}`` in the forms of :meth:`SearchSpace.from_dict`.
-        searcher: a name or ``{name: {args}}``; None is random search.
+        searcher: a name or ``{name: {args}}``; None is ``auto`` (AutoSearcher).
         scheduler: a name, ``{name: {args}, ...}`` (several keys compose) or a list; None runs
             every trial to its end.
         n_trials: study-wide total of trials; None runs until ``timeout`` or Ctrl-C.

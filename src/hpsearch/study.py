@@ -595,7 +595,8 @@ def create_study(
             return is taken as this metric).
         mode: ``"min"`` or ``"max"``.
         storage: a storage URL or object.
-        searcher: a Searcher, a name (``"random"``) or ``{name: {args}}``; default random.
+        searcher: a Searcher, a name (``"random"``) or ``{name: {args}}``; default ``"auto"``
+            (:class:`~hpsearch.AutoSearcher`; ``"random"`` is the plain baseline).
         scheduler: a Scheduler, name, ``{name: {args}}`` or a list of those (any may stop a
             trial); default none (every trial runs to its end).
         seed: seeds the searcher and scheduler built from names (child seeds of one
