@@ -68,9 +68,12 @@ STUDY_FILE_KEY = "study_file"
 
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 floats: ``1e-6`` and ``1.0e4`` are numbers, not strings
-    (YAML 1.1, which PyYAML follows, needs a dot and a signed exponent: ``1.0e+4``)."""
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]
+    """PyYAML's safe loader with YAML 1.2 floats.
+
+    ``1e-6`` and ``1.0e4`` are numbers, not strings (YAML 1.1, which PyYAML follows, needs a dot
+    and a signed exponent: ``1.0e+4``).
+    """
 
 
 _Loader.add_implicit_resolver(

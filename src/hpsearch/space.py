@@ -117,7 +117,8 @@ class Distribution(ABC):
         return raw
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.to_dict() == other.to_dict()  # type: ignore[attr-defined]
+        return isinstance(other, Distribution) and type(self) is type(other) \
+            and self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
         return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
@@ -137,7 +138,8 @@ class Float(Distribution):
         low: lower bound, inclusive, in user units.
         high: upper bound, inclusive; ``low == high`` makes a constant.
         log: sample uniformly in ``log(x)``; needs ``low > 0``.
-        step: grid spacing (values ``low + k * step``); must divide ``high - low``; not with ``log``.
+        step: grid spacing (values ``low + k * step``); must divide ``high - low``; not with
+            ``log``.
         when: condition under which the parameter exists, ``{parent: value or [values]}``.
 
     Raises:
@@ -270,7 +272,7 @@ class Int(Distribution):
         when: Mapping[str, Any] | None = None,
     ) -> None:
         for name, v in (("low", low), ("high", high), ("step", step)):
-            if isinstance(v, float) and v.is_integer():
+            if isinstance(v, float) and float(v).is_integer():
                 continue
             if not _is_integer(v):
                 raise SearchSpaceError(f"The '{name}' of Int must be an integer. Got {v!r}.")
@@ -307,7 +309,7 @@ class Int(Distribution):
             value = int(value)
         if not _is_integer(value):
             return False
-        return self.low <= value <= self.high and (value - self.low) % self.step == 0
+        return bool(self.low <= value <= self.high and (value - self.low) % self.step == 0)
 
     def to_unit(self, value: ParamValue) -> float:  # noqa: D102
         if self.low == self.high:
@@ -582,7 +584,8 @@ class SearchSpace(Mapping[str, Distribution]):
             for parent, values in d.when.items():
                 if parent not in dists:
                     raise SearchSpaceError(
-                        f"Parameter {name!r} is conditional on {parent!r}, which is not in the space."
+                        f"Parameter {name!r} is conditional on {parent!r}, which is not in "
+                        "the space."
                     )
                 for v in values:
                     if not dists[parent].contains(v):
@@ -681,7 +684,8 @@ class SearchSpace(Mapping[str, Distribution]):
         """
         arr = np.asarray(u, dtype=float).reshape(-1)
         if arr.shape[0] != len(self._dists):
-            raise SearchSpaceError(f"Expected {len(self._dists)} unit coordinates, got {arr.shape}.")
+            raise SearchSpaceError(
+                f"Expected {len(self._dists)} unit coordinates, got {arr.shape}.")
         out: dict[str, ParamValue] = {}
         for x, (n, d) in zip(arr, self._dists.items(), strict=True):
             if self.is_active(n, out):

@@ -642,8 +642,11 @@ def load_study(
     searcher: Searcher | str | Mapping[str, Any] | None = None,
     scheduler: Scheduler | str | Mapping[str, Any] | Sequence[Any] | None = None,
 ) -> Study:
-    """Load a stored study; its searcher and scheduler are rebuilt from the stored config
-    unless given (their state is derived from the stored trials).
+    """Load a stored study.
+
+    Its searcher and scheduler are rebuilt from the stored config unless given (their state is
+    derived from the stored trials). A stored one that cannot be rebuilt (a custom class not
+    registered in this process) fails only when the study runs, so readers still work.
 
     Raises:
         StudyNotFoundError: no study named ``name``.
@@ -673,8 +676,7 @@ def load_study(
 
 
 def _stored(resolve: Callable[[Any], Any], kind: str, spec: Any) -> Any:
-    """Rebuild a stored searcher/scheduler; one that cannot be (a custom class that is not
-    registered here) fails only when used, so readers of the study still work."""
+    """Rebuild a stored searcher/scheduler, or stand in for one that cannot be rebuilt."""
     try:
         return resolve(spec)
     except InvalidParameterError as e:

@@ -23,7 +23,7 @@ __all__ = [
 Mode = str  # "min" | "max"
 
 
-class TrialState(str, enum.Enum):
+class TrialState(enum.StrEnum):
     """The life cycle of a trial."""
 
     PENDING = "PENDING"
@@ -139,7 +139,10 @@ def validate_mode(mode: str) -> Mode:
 
 
 def is_better(a: float, b: float | None, mode: Mode) -> bool:
-    """Whether value ``a`` beats ``b`` under ``mode``; NaN never beats anything, anything beats None."""
+    """Whether value ``a`` beats ``b`` under ``mode``.
+
+    NaN never beats anything; any number beats None or NaN.
+    """
     if a is None or math.isnan(a):
         return False
     if b is None or math.isnan(b):

@@ -50,7 +50,7 @@ def test_inline_exception_is_recorded(tmp_path):
     assert all(t.state is hp.TrialState.FAILED for t in study.trials)
     assert "bad trial" in study.trials[0].traceback
     with pytest.raises(ValueError, match="no completed trial"):
-        study.best_trial
+        _ = study.best_trial
 
 
 def test_report_validates_its_arguments(tmp_path):

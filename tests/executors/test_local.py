@@ -3,11 +3,10 @@ import os
 import time
 
 import pytest
+from _exec_objectives import misbehaving, pid_objective, reporting, sleepy, value_of_x
 
 import hpsearch as hp
 from hpsearch.executors import Failed, Finished, LocalExecutor, Reported, Started, Stopped
-
-from _exec_objectives import misbehaving, pid_objective, reporting, sleepy, value_of_x
 
 KINDS = ["ok", "raise", "nan", "inf", "none", "string", "dict_without_metric", "sigkill",
          "segfault", "exit", "unpicklable"]
@@ -50,7 +49,6 @@ def test_every_failure_becomes_a_recorded_trial_and_the_study_goes_on(tmp_path, 
 
 
 def test_a_killed_worker_fails_only_its_own_trial(tmp_path):
-    study = make_study(tmp_path, {"x": hp.Float(0.5, 1.5), "kind": hp.Categorical(["ok", "sigkill"])})
     with LocalExecutor(n_workers=2) as ex:
         ex.start(misbehaving_or_sleep)
         ex.submit(0, {"x": 1.0, "kind": "ok"})

@@ -62,7 +62,7 @@ def _worker_main(conn: Connection, parent_pid: int, env: Mapping[str, str]) -> N
         if kind == "objective":
             try:
                 objective = cloudpickle.loads(msg[1])
-                takes_reporter = wants_reporter(objective)  # type: ignore[arg-type]
+                takes_reporter = wants_reporter(objective)
                 conn.send(("objective_ok",))
             except BaseException as e:  # noqa: BLE001
                 conn.send(("objective_error", f"{type(e).__name__}: {e}"))
@@ -147,7 +147,8 @@ class LocalExecutor(Executor):
                 f"{mp.get_all_start_methods()}. Got {start_method!r} instead.")
         if not isinstance(cpus_per_trial, int) or cpus_per_trial < 1:
             raise InvalidParameterError(
-                f"The 'cpus_per_trial' of LocalExecutor must be an int >= 1. Got {cpus_per_trial!r}.")
+                "The 'cpus_per_trial' of LocalExecutor must be an int >= 1. "
+                f"Got {cpus_per_trial!r}.")
         if gpus_per_trial not in (0, 1):
             raise InvalidParameterError(
                 f"The 'gpus_per_trial' of LocalExecutor must be 0 or 1. Got {gpus_per_trial!r}.")
@@ -156,10 +157,12 @@ class LocalExecutor(Executor):
         if gpus_per_trial and n_gpus == 0:
             raise InvalidParameterError("gpus_per_trial=1 but no GPU is visible on this machine.")
         if n_workers is None:
-            n_workers = n_gpus if gpus_per_trial else max(1, (os.cpu_count() or 1) // cpus_per_trial)
+            n_cores = os.cpu_count() or 1
+            n_workers = n_gpus if gpus_per_trial else max(1, n_cores // cpus_per_trial)
         if not isinstance(n_workers, int) or isinstance(n_workers, bool) or n_workers < 1:
             raise InvalidParameterError(
-                f"The 'n_workers' parameter of LocalExecutor must be an int >= 1. Got {n_workers!r}.")
+                "The 'n_workers' parameter of LocalExecutor must be an int >= 1. "
+                f"Got {n_workers!r}.")
         if gpus_per_trial and n_workers > n_gpus:
             logger.warning("LocalExecutor: %d workers share %d GPU(s) round-robin, one GPU each.",
                            n_workers, n_gpus)
@@ -257,8 +260,8 @@ class LocalExecutor(Executor):
 
     def events(self, timeout: float | None) -> list[Event]:  # noqa: D102
         if self._pending_failures:
-            out, self._pending_failures = self._pending_failures, []
-            return out
+            failures, self._pending_failures = self._pending_failures, []
+            return failures
         busy = [w for w in self._workers if w.number is not None]
         if not busy:
             if timeout:

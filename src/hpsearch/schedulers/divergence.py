@@ -62,7 +62,8 @@ class DivergenceScheduler(Scheduler):
     ) -> None:
         if metric is not None and (not isinstance(metric, str) or not metric):
             raise InvalidParameterError(
-                f"The 'metric' parameter of DivergenceScheduler must be a metric name. Got {metric!r}."
+                "The 'metric' parameter of DivergenceScheduler must be a metric name. "
+                f"Got {metric!r}."
             )
         _check_positive("upper_bound", upper_bound)
         _check_positive("grace_budget", grace_budget, allow_none=False)
@@ -106,7 +107,8 @@ class DivergenceScheduler(Scheduler):
                 return Decision.stop(f"divergence: {name} is {w}")
         if w is not None and math.isfinite(w):
             if self.upper_bound is not None and w > self.upper_bound:
-                return Decision.stop(f"divergence: {name} {w:.4g} > upper_bound {self.upper_bound:g}")
+                return Decision.stop(
+                    f"divergence: {name} {w:.4g} > upper_bound {self.upper_bound:g}")
             if self.max_ratio is not None and len(trial.reports) > 1:
                 first = self._watched(trial, 0)
                 if first is not None and math.isfinite(first) and first > 0 \

@@ -33,7 +33,7 @@ class RandomSearcher(Searcher):
     name = "random"
 
     def __init__(self, seed: int | None = None) -> None:
-        self.seed = int(np.random.SeedSequence().entropy % (2**63)) if seed is None else int(seed)
+        self.seed = _fresh_seed() if seed is None else int(seed)
         # Memo of "how many fresh (non-retry) trials exist among the first n": trials is
         # append-only, so this is recomputable from trials and O(1) per call.
         self._seen = 0
@@ -57,3 +57,8 @@ class RandomSearcher(Searcher):
 
     def to_config(self) -> dict[str, Any]:  # noqa: D102
         return {self.name: {"seed": self.seed}}
+
+
+def _fresh_seed() -> int:
+    """A seed from OS entropy, drawn once (so the searcher's config can be stored and reused)."""
+    return int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)

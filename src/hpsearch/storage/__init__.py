@@ -25,7 +25,8 @@ def open_storage(url: str | Storage | None = None, *, create: bool = True) -> St
     Raises:
         StorageError: the URL is malformed, the database cannot be opened, the file is not a
             database, or it was written by a newer hpsearch.
-        MissingDependencyError: the URL needs a driver that is not installed (``hpsearch[postgres]``).
+        MissingDependencyError: the URL needs a driver that is not installed
+            (``hpsearch[postgres]``).
     """
     if isinstance(url, Storage):
         return url

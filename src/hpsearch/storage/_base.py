@@ -86,8 +86,11 @@ class Storage(ABC):
     # -- the driver lock -------------------------------------------------------------------
     @abstractmethod
     def acquire_lock(self, study_id: int, owner: str, *, now: float, stale_after: float) -> bool:
-        """Take the study's driver lock if free, held by ``owner``, or stale (last heartbeat older
-        than ``stale_after`` seconds). Returns whether it is now held by ``owner``."""
+        """Take the study's driver lock if free, held by ``owner``, or stale.
+
+        Stale means a last heartbeat older than ``stale_after`` seconds. Returns whether the lock
+        is now held by ``owner``.
+        """
 
     @abstractmethod
     def heartbeat(self, study_id: int, owner: str, *, now: float) -> bool:

@@ -196,8 +196,8 @@ class SQLStorage(Storage):
             if self.is_sqlite:
                 engine = sa.create_engine(
                     parsed, connect_args={"timeout": 5.0, "check_same_thread": False},
-                    poolclass=sa.pool.SingletonThreadPool if parsed.database in (None, "", ":memory:")
-                    else sa.pool.QueuePool,
+                    poolclass=sa.pool.SingletonThreadPool
+                    if parsed.database in (None, "", ":memory:") else sa.pool.QueuePool,
                 )
                 event.listen(engine, "connect", _sqlite_on_connect)
                 event.listen(engine, "begin", _sqlite_on_begin)
@@ -217,8 +217,8 @@ class SQLStorage(Storage):
             if not has_meta:
                 if insp.has_table("studies"):
                     raise StorageError(
-                        f"Storage {self.display_url}: a 'studies' table exists that hpsearch did not "
-                        "create; use another database."
+                        f"Storage {self.display_url}: a 'studies' table exists that hpsearch "
+                        "did not create; use another database."
                     )
                 if not create:
                     raise StorageError(f"Storage {self.display_url}: no hpsearch tables in it.")
@@ -287,7 +287,8 @@ class SQLStorage(Storage):
                 sa.select(trials.c.study_id, trials.c.state, sa.func.count())
                 .group_by(trials.c.study_id, trials.c.state)).all()
             best = conn.execute(
-                sa.select(trials.c.study_id, sa.func.min(trials.c.value), sa.func.max(trials.c.value))
+                sa.select(trials.c.study_id, sa.func.min(trials.c.value),
+                          sa.func.max(trials.c.value))
                 .where(trials.c.state == TrialState.COMPLETED.value)
                 .group_by(trials.c.study_id)).all()
         by_study: dict[int, dict[str, int]] = {}
