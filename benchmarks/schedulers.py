@@ -17,13 +17,26 @@ For each seed the 100 configurations are drawn once with ``numpy.random.default_
 
 Reported per variant (median over seeds): the best final validation accuracy of a completed
 trial, and the epochs consumed as a fraction of the full-budget run's epochs (the full run
-itself stops early only for a non-finite loss) and of the nominal 100 x 27.
+itself stops early only for a non-finite loss) and of the nominal 100 x 27. The variants
+``median``, ``asha`` and ``hyperband`` (no divergence stopping) compare like for like with
+Optuna's pruners.
+
+Replay (``--replay DIR``): the full-budget run trains every configuration to the end, so its
+stored curves hold every number any other variant can see; ``train.train`` is deterministic
+given ``(params, seed)`` (one thread, seed hashed from both). With ``--replay`` the other
+variants read the curves of ``DIR/full-s<seed>.db`` (a copy of the full run's study) instead of
+training again, sleeping 5 % of each recorded epoch time so that two workers interleave as in
+the real run; ``--verify k`` first trains ``k`` recorded configurations again and checks every
+report bit for bit. Scheduling, stopping and epoch counts are unchanged; wall times are not
+comparable to training.
 
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/schedulers.py --part decisions
     .venv/bin/python benchmarks/schedulers.py --part cnn --seeds 0 1 2 --out /tmp/es.json
     .venv/bin/python benchmarks/schedulers.py --part cnn --load /tmp/es.json   # table only
+    .venv/bin/python benchmarks/schedulers.py --part cnn --seeds 0 --variants full --keep DIR
+    .venv/bin/python benchmarks/schedulers.py --part cnn --seeds 0 --replay DIR --verify 2
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ EXAMPLE = ROOT / "examples" / "cnn_digits"
 sys.path.insert(0, str(EXAMPLE))
 
 import hpsearch as hp  # noqa: E402
+from hpsearch._registry import resolve_scheduler  # noqa: E402
 from hpsearch.trial import Report, Trial, TrialState  # noqa: E402
 
 MAX_EPOCHS = 27
@@ -86,7 +100,7 @@ def time_decisions(n_trials: int = 10_000, n_timed: int = 3000, seed: int = 0) -
     events = _history(n_trials + n_timed // 5, seed)
     out: dict[str, Any] = {}
     for name, spec in specs.items():
-        s = hp._registry.resolve_scheduler(spec)
+        s = resolve_scheduler(spec)
         trials: list[Trial] = []
         times: list[float] = []  # wall seconds (include preemption by other processes)
         cpu: list[float] = []  # CPU seconds of this thread
@@ -104,7 +118,7 @@ def time_decisions(n_trials: int = 10_000, n_timed: int = 3000, seed: int = 0) -
                 cpu.append(dc)
             if len(times) >= n_timed:
                 break
-        cold = hp._registry.resolve_scheduler(spec)
+        cold = resolve_scheduler(spec)
         t0 = time.perf_counter()
         cold.decide(trials[-1], trials, mode="max")
         cold_s = time.perf_counter() - t0
@@ -313,6 +327,10 @@ def run_seed(seed: int, n_trials: int, variants: list[str], workdir: Path,
         "median+div": {"divergence": div, "median": MEDIAN},
         "asha+div": {"divergence": div, "asha": ASHA},
         "hyperband+div": {"divergence": div, "hyperband": {**ASHA, "seed": seed}},
+        # without divergence stopping, for a like-for-like comparison with Optuna's pruners
+        "median": {"median": MEDIAN},
+        "asha": {"asha": ASHA},
+        "hyperband": {"hyperband": {**ASHA, "seed": seed}},
     }
     executor = hp.LocalExecutor(2)
     try:
@@ -332,7 +350,7 @@ def run_seed(seed: int, n_trials: int, variants: list[str], workdir: Path,
 
 
 VARIANTS = ["full", "divergence", "median+div", "asha+div", "hyperband+div",
-            "optuna-median", "optuna-sha", "optuna-hyperband"]
+            "optuna-median", "optuna-sha", "optuna-hyperband", "median", "asha", "hyperband"]
 
 
 def table(results: dict[str, dict[str, Any]], n_trials: int) -> str:
@@ -359,7 +377,7 @@ def main() -> None:
     ap.add_argument("--part", choices=["decisions", "cnn"], required=True)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--n-trials", type=int, default=N_TRIALS)
-    ap.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS)
+    ap.add_argument("--variants", nargs="+", default=VARIANTS[:8], choices=VARIANTS)
     ap.add_argument("--out", type=Path, help="write the raw results as JSON (after each seed)")
     ap.add_argument("--load", type=Path, nargs="+", help="print the table of saved results")
     ap.add_argument("--replay", type=Path,
@@ -375,9 +393,10 @@ def main() -> None:
         return
     if args.load:
         merged: dict[int, Any] = {}
-        for path in args.load:
+        for path in args.load:  # several files of the same seed add up their variants
             saved = json.loads(path.read_text())
-            merged.update({int(k): v for k, v in saved["results"].items()})
+            for k, v in saved["results"].items():
+                merged.setdefault(int(k), {}).update(v)
         print(table(merged, saved["n_trials"]))
         return
     div, source = divergence_args()
