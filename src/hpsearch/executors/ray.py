@@ -296,7 +296,8 @@ class RayExecutor(Executor):
         if self._hub is None:
             node = ray.get_runtime_context().get_node_id()
             affinity = ray.util.scheduling_strategies.NodeAffinitySchedulingStrategy
-            strategy = affinity(node, soft=True)
+            # hard: with soft affinity Ray sometimes placed it on another node (measured)
+            strategy = affinity(node, soft=False)
             self._hub = ray.remote(_Hub).options(
                 num_cpus=0, max_restarts=0, max_task_retries=0, max_concurrency=10_000,
                 scheduling_strategy=strategy).remote()
