@@ -16,7 +16,7 @@ $(VENV)/.base:
 	touch $@
 
 $(VENV)/.demo: $(VENV)/.base pyproject.toml
-	$(PIP) install -q -e ".[torch]"
+	$(PIP) install -q -e ".[torch,dashboard]"
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.base pyproject.toml

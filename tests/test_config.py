@@ -255,3 +255,27 @@ def test_yaml_1_2_floats_are_numbers(tmp_path):
     data = yaml.load("a: [1e-6, 1.0e4, -2E3, .5, 10, 1.0e+4, v1e4]", Loader=_Loader)
     assert data["a"] == [1e-6, 1e4, -2000.0, 0.5, 10, 1e4, "v1e4"]
     assert isinstance(data["a"][4], int)
+
+
+def test_a_study_run_by_a_live_driver_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    import os
+    import socket
+    import time
+
+    from hpsearch import StudyLockedError
+
+    cfg = load_study_file(study_yaml(tmp_path, "n_trials: 2\n"))
+    prepare_run(cfg).optimize()
+    st = open_storage(cfg.storage, create=False)
+    sid = st.get_study("s").study_id
+    live = f"{socket.gethostname()}:{os.getppid()}:feedbeef"  # a live process of this host
+    assert st.acquire_lock(sid, live, now=time.time(), stale_after=30)
+    # not "exists: resume it", which would then be refused too
+    with pytest.raises(StudyLockedError, match="is being run by another driver"):
+        prepare_run(cfg)
+    with pytest.raises(StudyLockedError, match="taken over at once on the same host"):
+        prepare_resume("s", storage=cfg.storage)
+    with pytest.raises(StudyLockedError):
+        prepare_run(cfg, overwrite=True)
+    st.release_lock(sid, live)
+    assert prepare_resume("s", storage=cfg.storage).study.n_finished == 2

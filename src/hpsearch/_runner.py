@@ -40,6 +40,28 @@ _LOST_EVENT_GRACE = 10.0  # seconds to wait for the final event of a trial no lo
 _ACTIVE_OWNERS: set[str] = set()
 
 
+def _locked_error(name: str, owner: str | None, beat: float | None,
+                  now: float) -> StudyLockedError:
+    age = f"{now - beat:.1f} s ago" if beat else "never"
+    return StudyLockedError(
+        f"Study {name!r} is being run by another driver ({owner}, last heartbeat {age}); wait "
+        "for it to finish or stop it. A dead driver's lock is taken over at once on the same "
+        f"host, after {LOCK_STALE_AFTER:.0f} s from another host.")
+
+
+def check_not_running(storage: Any, study_id: int, name: str) -> None:
+    """Raise StudyLockedError when a live driver holds the study's lock (checked before a run).
+
+    Raises:
+        StudyLockedError: the lock's heartbeat is fresh and its owner is not known to be dead.
+    """
+    owner, beat = storage.lock_info(study_id)
+    now = time.time()
+    if owner and beat is not None and now - beat < LOCK_STALE_AFTER \
+            and not _owner_is_dead(owner):
+        raise _locked_error(name, owner, beat, now)
+
+
 def _owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -141,11 +163,7 @@ class _Runner:
             logger.warning("Took over the lock of study %r from dead driver %s.",
                            self.study.name, owner)
             return
-        age = f"{now - beat:.1f} s ago" if beat else "never"
-        raise StudyLockedError(
-            f"Study {self.study.name!r} is being run by another driver ({owner}, last heartbeat "
-            f"{age}); wait for it to finish or stop it. A dead driver's lock is taken over after "
-            f"{LOCK_STALE_AFTER:.0f} s.")
+        raise _locked_error(self.study.name, owner, beat, now)
 
     def _heartbeat(self) -> None:
         """Thread: refresh the lock every HEARTBEAT_INTERVAL s, even while a trial blocks."""

@@ -265,6 +265,8 @@ def _execute(plan: RunPlan) -> None:
         finally:
             plan.executor.shutdown()  # idempotent
     _print_results(console, study)
+    if study.n_finished and _best_or_none(study) is None:
+        raise click.exceptions.Exit(1)  # every trial failed or was stopped: let scripts know
 
 
 def _interrupted_before_start() -> NoReturn:

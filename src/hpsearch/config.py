@@ -28,7 +28,6 @@ import difflib
 import inspect
 import logging
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,11 +44,12 @@ from hpsearch._registry import (
     resolve_scheduler,
     resolve_searcher,
 )
+from hpsearch._runner import check_not_running
 from hpsearch.exceptions import ConfigError, HpsearchError, StorageError, StudyNotFoundError
 from hpsearch.executors._base import Executor
 from hpsearch.space import SearchSpace, distribution_from_dict
 from hpsearch.storage import DEFAULT_STORAGE_URL, Storage, open_storage
-from hpsearch.study import LOCK_STALE_AFTER, Study, create_study, load_study
+from hpsearch.study import Study, create_study, load_study
 
 __all__ = [
     "STUDY_FILE_KEY",
@@ -182,7 +182,8 @@ def load_study_file(path: str | Path, overrides: Mapping[str, Any] | None = None
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: {_yaml_error(e)}") from None
     if data is None:
-        data = {}
+        raise ConfigError(f"{p}: the study file is empty; it needs at least name, objective and "
+                          "space.")
     if not isinstance(data, Mapping):
         raise ConfigError(
             f"{p}: the top level must be a mapping of keys (name, objective, space, ...). "
@@ -384,8 +385,8 @@ def prepare_run(cfg: StudyConfig, *, overwrite: bool = False,
 
     Raises:
         ConfigError: the objective cannot be imported or the executor cannot be built.
-        StorageError: the study exists (without ``overwrite``), is being run by a live driver,
-            or the storage fails.
+        StudyLockedError: a live driver is running the study.
+        StorageError: the study exists (without ``overwrite``), or the storage fails.
 
     """
     objective = load_objective(cfg.objective, cfg.base_dir)
@@ -396,16 +397,12 @@ def prepare_run(cfg: StudyConfig, *, overwrite: bool = False,
     except StudyNotFoundError:
         rec = None
     if rec is not None:
+        check_not_running(st, rec.study_id, cfg.name)
         if not overwrite:
             n = load_study(cfg.name, storage=st).n_finished
             raise StorageError(
                 f"Study {cfg.name!r} exists in {_display(st)} ({n} finished trials): "
                 f"`hpsearch resume {cfg.name}` continues it, --overwrite starts afresh.")
-        owner, beat = st.lock_info(rec.study_id)
-        if owner and beat is not None and time.time() - beat < LOCK_STALE_AFTER:
-            raise StorageError(
-                f"Study {cfg.name!r} is being run by another driver ({owner}); stop it before "
-                "overwriting the study.")
         st.delete_study(cfg.name)
         logger.info("Deleted the existing study %r.", cfg.name)
     study = create_study(cfg.name, space=SearchSpace.from_dict(cfg.space), metric=cfg.metric,
@@ -445,6 +442,7 @@ def prepare_resume(name: str, *, storage: str | Storage | None = None,
     """
     st = open_storage(storage, create=False)
     rec = st.get_study(name)
+    check_not_running(st, rec.study_id, name)
     entry = rec.config.get(STUDY_FILE_KEY)
     if not isinstance(entry, Mapping) or not isinstance(entry.get("config"), Mapping):
         raise HpsearchError(

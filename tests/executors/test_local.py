@@ -161,3 +161,31 @@ def test_value_of_plain_function(tmp_path, executor):
     study = make_study(tmp_path, {"x": hp.Float(0, 1)}, seed=2)
     study.optimize(value_of_x, n_trials=6, executor=executor)
     assert study.best_value == min(t.params["x"] for t in study.trials)
+
+
+def test_a_script_without_main_guard_works(tmp_path):
+    # Workers are fresh interpreters that do not re-import the main script (start_method
+    # "subprocess"), so the plain script of the README works as written.
+    import subprocess
+    import sys
+
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import hpsearch as hp\n"
+        "def objective(params):\n"
+        "    return (params['x'] - 1) ** 2\n"
+        f"study = hp.create_study('q', space={{'x': hp.uniform(-5, 5)}}, "
+        f"storage='sqlite:///{tmp_path / 'q.db'}', load_if_exists=True)\n"
+        "study.optimize(objective, n_trials=4, executor=hp.LocalExecutor(n_workers=2))\n"
+        "print('finished', study.n_finished)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "finished 4"
+
+
+def test_spawn_start_method_still_works(tmp_path):
+    study = make_study(tmp_path, {"x": hp.Float(0, 1)}, seed=5)
+    with LocalExecutor(n_workers=1, start_method="spawn") as ex:
+        study.optimize(value_of_x, n_trials=2, executor=ex)
+    assert study.n_finished == 2

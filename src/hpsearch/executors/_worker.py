@@ -112,9 +112,13 @@ def call_objective(
 
 def run_trial(
     objective: Callable[..., Any], params: Mapping[str, Any], reporter: Reporter,
-    takes_reporter: bool | None = None,
+    takes_reporter: bool | None = None, *, in_worker_process: bool = False,
 ) -> tuple[str, Any]:
     """Run one trial and classify the outcome.
+
+    A KeyboardInterrupt propagates when the trial runs in the driver's process (Ctrl-C is the
+    driver's); in a worker process, which ignores SIGINT, only the objective can raise it, so it
+    is the trial's exception like any other.
 
     Returns:
         ``("ok", result)``, ``("stopped", None)`` when ``TrialStopped`` escaped the objective, or
@@ -125,7 +129,7 @@ def run_trial(
     except TrialStopped:
         return STOPPED, None
     except BaseException as e:  # noqa: BLE001 - a trial must never take the worker down
-        if isinstance(e, KeyboardInterrupt):
+        if isinstance(e, KeyboardInterrupt) and not in_worker_process:
             raise
         return ERROR, "".join(traceback.format_exception(e))
     if reporter.should_stop:  # the objective swallowed TrialStopped

@@ -101,7 +101,8 @@ def _run_on_worker(key: str, blob: bytes, number: int, params: dict[str, Any],
         return bool(decisions.get())
 
     try:
-        kind, payload = run_trial(objective, params, Reporter(send), takes_reporter)
+        kind, payload = run_trial(objective, params, Reporter(send), takes_reporter,
+                                  in_worker_process=True)
     finally:
         if decisions is not None:
             decisions.close()
@@ -148,7 +149,8 @@ class DaskExecutor(Executor):
     single-threaded worker processes on 127.0.0.1 (no dashboard), which it closes at
     :meth:`shutdown`. Trials are ``client.submit`` tasks; the pickled objective goes with each task
     (cloudpickle; modules that are not installed packages are shipped by value) and is unpickled
-    once per worker and cached there (scattered data would die with the worker holding it). Reports are synchronous over ``distributed.Queue`` (3-7 ms per report and decision).
+    once per worker and cached there (scattered data would die with the worker holding it).
+    Reports are synchronous over ``distributed.Queue`` (3-7 ms per report and decision).
 
     Dask must not rerun a trial whose worker died: the executor sets the scheduler's
     ``allowed-failures`` to 0 (on a remote scheduler too, with a warning when it was not), so a

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -84,7 +88,8 @@ def _run_one(conn: Connection, objective: Callable[..., Any] | None, takes_repor
     if objective is None:
         conn.send(("error", number, "no objective"))
         return
-    kind, payload = run_trial(objective, params, Reporter(send), takes_reporter)
+    kind, payload = run_trial(objective, params, Reporter(send), takes_reporter,
+                                in_worker_process=True)
     try:
         if kind == OK:
             conn.send(("ok", number, payload))
@@ -98,15 +103,77 @@ def _run_one(conn: Connection, objective: Callable[..., Any] | None, takes_repor
                    f"{type(e).__name__}: {e}"))
 
 
+def _subprocess_main() -> None:
+    """Entry point of a worker started by ``subprocess`` (``start_method="subprocess"``)."""
+    sys.path[:] = json.loads(os.environ.pop("HPSEARCH_WORKER_SYS_PATH"))
+    fd = int(os.environ.pop("HPSEARCH_WORKER_FD"))
+    parent = int(os.environ.pop("HPSEARCH_WORKER_PARENT"))
+    _worker_main(Connection(fd), parent, {})
+
+
+class _Subprocess:
+    """A worker process started with ``subprocess`` rather than multiprocessing.
+
+    Unlike multiprocessing's spawn, it does not import the user's main script again, so a script
+    without a ``__main__`` guard works (the objective is shipped by cloudpickle, by value when it
+    lives in ``__main__``). Offers the part of ``multiprocessing.Process`` that the executor uses.
+    """
+
+    def __init__(self, child: socket.socket, env: Mapping[str, str]) -> None:
+        code = "from hpsearch.executors.local import _subprocess_main; _subprocess_main()"
+        full_env = {**os.environ, **env, "HPSEARCH_WORKER_FD": str(child.fileno()),
+                    "HPSEARCH_WORKER_PARENT": str(os.getpid()),
+                    "HPSEARCH_WORKER_SYS_PATH": json.dumps(sys.path)}
+        self._popen = subprocess.Popen(  # noqa: S603 - our own interpreter and code
+            [sys.executable, "-c", code], env=full_env, pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL)
+        self.pid = self._popen.pid
+        self.sentinel: int | None = None
+        if hasattr(os, "pidfd_open"):  # Linux >= 5.3: readable when the process exits
+            try:
+                self.sentinel = os.pidfd_open(self.pid)
+            except OSError:
+                self.sentinel = None
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._popen.poll()
+
+    def is_alive(self) -> bool:
+        return self._popen.poll() is None
+
+    def kill(self) -> None:
+        if self.is_alive():
+            self._popen.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return
+        if self.sentinel is not None:
+            os.close(self.sentinel)
+            self.sentinel = None
+
+
 class _Worker:
     def __init__(self, ctx: Any, index: int, env: Mapping[str, str]) -> None:
         self.index = index
-        self.conn, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(
-            target=_worker_main, args=(child, os.getpid(), dict(env)),
-            name=f"hpsearch-worker-{index}", daemon=True)
-        self.process.start()
-        child.close()
+        self.process: Any
+        if ctx is None:  # start_method="subprocess"
+            a, b = socket.socketpair()
+            self.conn = Connection(a.detach())
+            try:
+                self.process = _Subprocess(b, env)
+            finally:
+                b.close()
+        else:
+            self.conn, child = ctx.Pipe(duplex=True)
+            self.process = ctx.Process(
+                target=_worker_main, args=(child, os.getpid(), dict(env)),
+                name=f"hpsearch-worker-{index}", daemon=True)
+            self.process.start()
+            child.close()
         self.number: int | None = None  # trial being run
         self.objective_version = -1
 
@@ -121,7 +188,9 @@ class LocalExecutor(Executor):
 
     Args:
         n_workers: number of worker processes (concurrent trials); None: the number of cores.
-        start_method: ``"spawn"`` (safe with threads and torch), ``"forkserver"`` or ``"fork"``.
+        start_method: ``"subprocess"`` starts each worker as a fresh interpreter that does not
+            re-import the main script (a script without an ``if __name__ == "__main__":`` guard
+            works); or one of multiprocessing's ``"spawn"``, ``"forkserver"``, ``"fork"``.
         cpus_per_trial: CPU cores per trial; each worker's threads are capped with
             OMP/MKL/OPENBLAS_NUM_THREADS; ``n_workers`` defaults to ``cores // cpus_per_trial``.
         gpus_per_trial: 0 or 1; with 1, worker i sees exactly one GPU through
@@ -137,14 +206,15 @@ class LocalExecutor(Executor):
         self,
         n_workers: int | None = None,
         *,
-        start_method: str = "spawn",
+        start_method: str = "subprocess",
         cpus_per_trial: int = 1,
         gpus_per_trial: int = 0,
     ) -> None:
-        if start_method not in mp.get_all_start_methods():
+        methods = ["subprocess", *mp.get_all_start_methods()]
+        if start_method not in methods:
             raise InvalidParameterError(
-                f"The 'start_method' of LocalExecutor must be one of "
-                f"{mp.get_all_start_methods()}. Got {start_method!r} instead.")
+                f"The 'start_method' of LocalExecutor must be one of {methods}. "
+                f"Got {start_method!r} instead.")
         if not isinstance(cpus_per_trial, int) or cpus_per_trial < 1:
             raise InvalidParameterError(
                 "The 'cpus_per_trial' of LocalExecutor must be an int >= 1. "
@@ -169,7 +239,8 @@ class LocalExecutor(Executor):
         self.n_slots = n_workers
         self.cpus_per_trial = cpus_per_trial
         self.gpus_per_trial = gpus_per_trial
-        self._ctx = mp.get_context(start_method)
+        self.start_method = start_method
+        self._ctx = None if start_method == "subprocess" else mp.get_context(start_method)
         self._workers: list[_Worker] = []
         self._objective_bytes: bytes | None = None
         self._objective_version = 0
@@ -213,9 +284,15 @@ class LocalExecutor(Executor):
         try:
             reply = w.conn.recv()
         except (EOFError, OSError) as e:
+            w.process.join(timeout=1)
+            hint = ""
+            if self.start_method in ("spawn", "forkserver"):
+                hint = (" Worker processes import your main script again (multiprocessing "
+                        f"{self.start_method!r}): put the code that creates and runs "
+                        "the study under `if __name__ == \"__main__\":`.")
             raise ExecutorError(
-                f"Worker {w.index} died while loading the objective "
-                f"({_exit_description(w.process.exitcode)}).") from e
+                f"Worker {w.index} died while starting "
+                f"({_exit_description(w.process.exitcode)}).{hint}") from e
         if reply[0] != "objective_ok":
             raise ExecutorError(f"A worker cannot load the objective: {reply[1]}")
         w.objective_version = self._objective_version
@@ -270,7 +347,8 @@ class LocalExecutor(Executor):
         handles: dict[Any, _Worker] = {}
         for w in busy:
             handles[w.conn] = w
-            handles[w.process.sentinel] = w
+            if w.process.sentinel is not None:
+                handles[w.process.sentinel] = w
         ready = wait(list(handles), timeout)
         out: list[Event] = []
         seen: set[int] = set()

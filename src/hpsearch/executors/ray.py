@@ -124,7 +124,8 @@ class _Worker:
         def send(budget: float, value: float, metrics: dict[str, Any]) -> bool:
             return bool(ray.get(hub.report.remote(key, number, budget, value, metrics)))
 
-        kind, payload = run_trial(self._objective, params, Reporter(send), self._takes_reporter)
+        kind, payload = run_trial(self._objective, params, Reporter(send), self._takes_reporter,
+                                  in_worker_process=True)
         try:
             cloudpickle.dumps(payload)
         except Exception as e:  # noqa: BLE001

@@ -203,7 +203,17 @@ class SQLStorage(Storage):
                 event.listen(engine, "begin", _sqlite_on_begin)
                 return engine
             return sa.create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=4)
-        except (NoSuchModuleError, ModuleNotFoundError, ImportError) as e:
+        except NoSuchModuleError as e:
+            if parsed.get_backend_name() not in ("postgresql", "sqlite"):
+                raise StorageError(
+                    f"Unknown database {parsed.get_backend_name()!r} in the storage URL "
+                    f"{self.display_url!r}: use sqlite:///path.db or "
+                    "postgresql+psycopg://user@host:5432/db.") from e
+            raise MissingDependencyError(
+                f"The driver for {parsed.drivername!r} is not installed: "
+                "pip install 'hpsearch[postgres]' (psycopg 3)."
+            ) from e
+        except (ModuleNotFoundError, ImportError) as e:
             raise MissingDependencyError(
                 f"The driver for {parsed.drivername!r} is not installed: "
                 "pip install 'hpsearch[postgres]' (psycopg 3)."
