@@ -64,7 +64,7 @@ def optuna_noop(n, tmp, tag):
 def parallel_sleep(cold):
     with tempfile.TemporaryDirectory() as tmp:
         study = hp.create_study("sleep", space={"x": hp.Float(0, 1)}, storage=_db(tmp, "s.db"),
-                                seed=0)
+                                searcher="random", seed=0)  # orchestration only, not a model
         ex = hp.LocalExecutor(n_workers=8)
         try:
             if not cold:
