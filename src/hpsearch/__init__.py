@@ -14,9 +14,9 @@ Quick start::
 # does not import scipy, SQLAlchemy or the engines until a name is used.
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from hpsearch._lazy import lazy_exports
 from hpsearch.exceptions import (
     ConfigError,
     ExecutorError,
@@ -167,15 +167,4 @@ __all__ = [
     "uniform",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

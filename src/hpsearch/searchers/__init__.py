@@ -4,8 +4,9 @@
 # does not import scipy, SQLAlchemy or the engines until a name is used.
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hpsearch._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hpsearch.searchers._base import Searcher
@@ -39,15 +40,4 @@ __all__ = [
     "TPESearcher",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
