@@ -316,3 +316,30 @@ class RungTable:
         return Decision.stop(
             f"{who}: rank {rank} of {len(vals)} at rung {rec.k} (budget {self.rungs[rec.k]:g}); "
             f"value {shown:.4g}, the top {keep} need {sign * cutoff:.4g}")
+
+
+def rung_decision(name: str, who: str, budget: float, max_budget: float,
+                  rec: Recording | None, n_reports: int, table: RungTable,
+                  sign: float) -> Decision:
+    """The ASHA decision after a trial's newest report (shared by ASHA and Hyperband).
+
+    Args:
+        name: the scheduler's name, prefix of the past-``max_budget`` reason.
+        who: the prefix of a rung verdict's reason (``"asha"``, ``"hyperband bracket 2"``).
+        budget: the trial's effective budget so far, in user units.
+        max_budget: the largest budget; a trial past it stops.
+        rec: where the trial's latest rung recording is, or None.
+        n_reports: the trial's number of reports (the newest has index ``n_reports - 1``).
+        table: the rung table of the trial's bracket.
+        sign: +1 for "min", -1 for "max" (values in the table are minimized).
+
+    Returns:
+        STOP past ``max_budget``; the rung verdict when the newest report was recorded at a rung;
+        else CONTINUE.
+    """
+    if budget > max_budget * (1.0 + REL_TOL):
+        return Decision.stop(
+            f"{name}: budget {budget:g} past max_budget {max_budget:g}")
+    if rec is None or rec.index != n_reports - 1:
+        return Decision.CONTINUE
+    return table.verdict(rec, sign, who)

@@ -8,7 +8,6 @@ from typing import Any
 
 from hpsearch.schedulers._base import Decision, Scheduler
 from hpsearch.schedulers._rungs import (
-    REL_TOL,
     Recording,
     ReportFeed,
     RungTable,
@@ -16,6 +15,7 @@ from hpsearch.schedulers._rungs import (
     effective_budget,
     normalized,
     rung_budgets,
+    rung_decision,
 )
 from hpsearch.trial import Mode, Trial
 
@@ -105,14 +105,8 @@ class ASHAScheduler(Scheduler):
             return Decision.CONTINUE
         self._feed.sync(trial, trials, mode)
         n = trial.number
-        budget = self._budget[n]
-        if budget > self.max_budget * (1.0 + REL_TOL):
-            return Decision.stop(
-                f"asha: budget {budget:g} past max_budget {self.max_budget:g}")
-        rec = self._last.get(n)
-        if rec is None or rec.index != len(trial.reports) - 1:
-            return Decision.CONTINUE
-        return self._table.verdict(rec, self._feed.sign, "asha")
+        return rung_decision("asha", "asha", self._budget[n], self.max_budget, self._last.get(n),
+                             len(trial.reports), self._table, self._feed.sign)
 
     def rung_values(self, k: int) -> list[float]:
         """Return the values recorded at rung ``k`` so far, best first, in the study's units."""

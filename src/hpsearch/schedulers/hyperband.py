@@ -11,7 +11,6 @@ import numpy as np
 from hpsearch.exceptions import InvalidParameterError
 from hpsearch.schedulers._base import Decision, Scheduler
 from hpsearch.schedulers._rungs import (
-    REL_TOL,
     Recording,
     ReportFeed,
     RungTable,
@@ -19,6 +18,7 @@ from hpsearch.schedulers._rungs import (
     effective_budget,
     normalized,
     rung_budgets,
+    rung_decision,
 )
 from hpsearch.trial import Mode, Trial
 
@@ -129,15 +129,10 @@ class HyperbandScheduler(Scheduler):
             return Decision.CONTINUE
         self._feed.sync(trial, trials, mode)
         n = trial.number
-        budget = self._budget[n]
-        if budget > self.max_budget * (1.0 + REL_TOL):
-            return Decision.stop(
-                f"hyperband: budget {budget:g} past max_budget {self.max_budget:g}")
-        rec = self._last.get(n)
-        if rec is None or rec.index != len(trial.reports) - 1:
-            return Decision.CONTINUE
         j = self._bracket[n]
-        return self._tables[j].verdict(rec, self._feed.sign, f"hyperband bracket {j}")
+        return rung_decision("hyperband", f"hyperband bracket {j}", self._budget[n], self.max_budget,
+                             self._last.get(n), len(trial.reports), self._tables[j],
+                             self._feed.sign)
 
     def to_config(self) -> dict[str, Any]:  # noqa: D102
         return {self.name: {"min_budget": self.min_budget, "max_budget": self.max_budget,
