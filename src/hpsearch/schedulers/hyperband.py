@@ -130,9 +130,9 @@ class HyperbandScheduler(Scheduler):
         self._feed.sync(trial, trials, mode)
         n = trial.number
         j = self._bracket[n]
-        return rung_decision("hyperband", f"hyperband bracket {j}", self._budget[n], self.max_budget,
-                             self._last.get(n), len(trial.reports), self._tables[j],
-                             self._feed.sign)
+        return rung_decision("hyperband", f"hyperband bracket {j}", self._budget[n],
+                             self.max_budget, self._last.get(n), len(trial.reports),
+                             self._tables[j], self._feed.sign)
 
     def to_config(self) -> dict[str, Any]:  # noqa: D102
         return {self.name: {"min_budget": self.min_budget, "max_budget": self.max_budget,
