@@ -122,14 +122,19 @@ def resolve_searcher(spec: Any, *, seed: int | None = None) -> Any:
     """
     from hpsearch.searchers._base import Searcher
 
-    if spec is None:
-        spec = "auto"  # the default; "random" stays the explicit baseline
-    if isinstance(spec, Searcher):
+    # "auto" is the default; "random" stays the explicit baseline
+    return _resolve_one("searcher", SEARCHERS, Searcher, "auto" if spec is None else spec, seed)
+
+
+def _resolve_one(kind: str, table: Mapping[str, str], base: type, spec: Any,
+                 seed: int | None) -> Any:
+    """An instance of ``base`` as is, or one built from a name or a one-key mapping."""
+    if isinstance(spec, base):
         return spec
-    parts = _split("searcher", spec)
+    parts = _split(kind, spec)
     if len(parts) != 1:
-        raise InvalidParameterError(f"Give exactly one searcher. Got {[p[0] for p in parts]}.")
-    return _build("searcher", SEARCHERS, parts[0][0], parts[0][1], seed)
+        raise InvalidParameterError(f"Give exactly one {kind}. Got {[p[0] for p in parts]}.")
+    return _build(kind, table, parts[0][0], parts[0][1], seed)
 
 
 def resolve_scheduler(spec: Any, *, seed: int | None = None) -> Any:
@@ -179,11 +184,4 @@ def resolve_executor(spec: Any) -> Any:
     """
     from hpsearch.executors._base import Executor
 
-    if spec is None:
-        spec = "local"
-    if isinstance(spec, Executor):
-        return spec
-    parts = _split("executor", spec)
-    if len(parts) != 1:
-        raise InvalidParameterError(f"Give exactly one executor. Got {[p[0] for p in parts]}.")
-    return _build("executor", EXECUTORS, parts[0][0], parts[0][1], None)
+    return _resolve_one("executor", EXECUTORS, Executor, "local" if spec is None else spec, None)
